@@ -5,12 +5,14 @@
     ├── ClientRequestError       the caller's request is wrong (4xx, never retried)
     │   ├── InvalidRequest       400 bad JSON / bad field
     │   └── UnknownModel         404 alias not configured
+    ├── VendorRejected           a vendor's 4xx, returned to the client as is (redacted)
     ├── UpstreamError            one attempt at one deployment failed
     │   ├── UpstreamConnectError connect refused, DNS, TLS, reset before headers
     │   ├── UpstreamTimeout      connect / first token / idle / total deadline
     │   ├── UpstreamStatusError  the vendor answered with a non-2xx status
     │   ├── UpstreamProtocolError malformed or truncated body or chunk
-    │   └── UpstreamStreamCut    a started stream broke or ended without finishing
+    │   ├── UpstreamStreamCut    a started stream broke or ended without finishing
+    │   └── ReplayDiverged       a rescue replay did not reproduce the delivered text
     └── NoDeploymentSucceeded    every attempt failed; carries each attempt's record
 
 Adapters translate their library's exceptions into `UpstreamError` subclasses at the
@@ -135,6 +137,22 @@ class UpstreamProtocolError(UpstreamError):
 
 class UpstreamStreamCut(UpstreamError):
     reason = "stream_cut"
+
+
+class ReplayDiverged(UpstreamError):
+    """Not the vendor's fault: its (valid) answer differs from what the client already has."""
+
+    reason = "replay_diverged"
+
+
+class VendorRejected(GatewayError):
+    """The vendor refused the request (4xx); its status and message go back to the client."""
+
+    def __init__(self, error: UpstreamError, reason: str, deployment: str) -> None:
+        self.error = error
+        self.reason = reason
+        self.deployment = deployment
+        super().__init__(error.message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,203 @@
+"""The hot path: POST /v1/chat/completions and /v1/embeddings as plain ASGI handlers.
+
+No framework layer sits between uvicorn and these handlers: the body is parsed once with
+orjson, the vendor's bytes are relayed as received, and a stream's client disconnect
+cancels the upstream request at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from gateway.api import responses
+from gateway.api.responses import ASGISend, Receive, Scope
+from gateway.errors import (
+    ClientRequestError,
+    InvalidRequest,
+    NoDeploymentSucceeded,
+    UnknownModel,
+    VendorRejected,
+)
+from gateway.failover import RequestContext, initial_candidates, walk
+from gateway.providers.base import UpstreamRequest, UpstreamResponse
+from gateway.routing import Deployment
+from gateway.state import GatewayState
+from gateway.streaming import Relay, open_stream
+
+MAX_BODY = 16 * 1024 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise InvalidRequest(f"Request body is larger than {MAX_BODY} bytes.",
+                                 code="request_too_large")  # fmt: skip
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def parse_payload(raw: bytes, endpoint: str) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a non-empty string.",
+                             code="invalid_value", param="model")  # fmt: skip
+    if endpoint == "chat":
+        _check_messages(payload.get("messages"))
+        if not isinstance(payload.get("stream", False), bool):
+            raise InvalidRequest("'stream' must be a boolean.", code="invalid_type", param="stream")
+    elif not isinstance(payload.get("input"), str | list) or not payload["input"]:
+        raise InvalidRequest("'input' is required: a string or a non-empty array.",
+                             code="invalid_value", param="input")  # fmt: skip
+    return payload
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' is required and must be a non-empty array.",
+                             code="invalid_value", param="messages")  # fmt: skip
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise InvalidRequest(f"messages[{i}] must be an object with a string 'role'.",
+                                 code="invalid_value", param=f"messages[{i}]")  # fmt: skip
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _deadline(scope: Scope, route_timeout: float, now: float) -> float:
+    asked = _header(scope, b"x-gateway-timeout")
+    if asked is None:
+        return now + route_timeout
+    try:
+        seconds = float(asked)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 1e6:
+        raise InvalidRequest("Header x-gateway-timeout must be a positive number of seconds.",
+                             code="invalid_value", param="x-gateway-timeout")  # fmt: skip
+    return now + min(seconds, route_timeout)
+
+
+class OpenAIEndpoint:
+    """One OpenAI endpoint family member; `get_state` returns the live GatewayState."""
+
+    def __init__(self, get_state: Callable[[], GatewayState], endpoint: str) -> None:
+        self.get_state = get_state
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: ASGISend) -> None:
+        request_id = _header(scope, b"x-request-id") or ""
+        if not _REQUEST_ID.match(request_id):
+            request_id = uuid.uuid4().hex
+        try:
+            if scope["method"] != "POST":
+                raise InvalidRequest("Use POST for this endpoint.", code="method_not_allowed")
+            payload = parse_payload(await read_body(receive), self.endpoint)
+            await self._serve(scope, receive, send, payload, request_id)
+        except ClientRequestError as exc:
+            status, body = responses.client_error(exc)
+            if exc.code == "method_not_allowed":
+                status = 405
+            await responses.send_json(send, status, body, [(b"x-request-id", request_id.encode())])
+
+    async def _serve(self, scope: Scope, receive: Receive, send: ASGISend,
+                     payload: dict[str, Any], request_id: str) -> None:  # fmt: skip
+        state = self.get_state()
+        snapshot = state.snapshot
+        route = snapshot.routes.get(payload["model"])
+        if route is None:
+            raise UnknownModel(payload["model"], snapshot.routes)
+        now = state.clock()
+        ctx = RequestContext(request_id, route, snapshot, payload, self.endpoint,
+                             _deadline(scope, route.config.timeout, now))  # fmt: skip
+        state.budget.record_request(now)
+        version = f"{snapshot.version}-{snapshot.loaded.digest}"
+        try:
+            if payload.get("stream") is True and self.endpoint == "chat":
+                await self._stream(state, ctx, receive, send, version)
+            else:
+                await self._complete(state, ctx, send, version)
+        except VendorRejected as exc:
+            status, body = responses.vendor_rejected(exc)
+            headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
+            await responses.send_json(send, status, body, headers)
+        except NoDeploymentSucceeded as exc:
+            status, body, extra = responses.all_failed(exc)
+            headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
+            await responses.send_json(send, status, body, [*extra, *headers])
+
+    async def _complete(self, state: GatewayState, ctx: RequestContext, send: ASGISend,
+                        version: str) -> None:  # fmt: skip
+        candidates, retry_after = initial_candidates(state, ctx)
+
+        async def start(d: Deployment, request: UpstreamRequest) -> UpstreamResponse:
+            return await state.adapters[d.provider].complete(request)
+
+        success = await walk(state, ctx, candidates, start,
+                             lambda d: {**ctx.body, "model": d.model}, retry_after=retry_after)  # fmt: skip
+        success.finish()
+        d, answer = success.deployment, success.value
+        ctx.note(d, "ok", "ok", 200, "", state.clock() - success.started)
+        model = answer.data.get("model") or d.model
+        headers = responses.gateway_headers(ctx.request_id, ctx.attempts, d.provider, str(model),
+                                            version)  # fmt: skip
+        await responses.send_json(send, 200, answer.raw, headers)
+
+    async def _stream(self, state: GatewayState, ctx: RequestContext, receive: Receive,
+                      send: ASGISend, version: str) -> None:  # fmt: skip
+        success = await open_stream(state, ctx)
+        d = success.deployment
+        ctx.note(d, "ok", "ok", 200, "", state.clock() - success.started)
+        first_model = next((c.get("model") for c, _ in success.value.held if c.get("model")), d.model)
+        headers = responses.gateway_headers(ctx.request_id, ctx.attempts, d.provider,
+                                            str(first_model), version)  # fmt: skip
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*responses.SSE_HEADERS, *headers]})  # fmt: skip
+
+        async def send_bytes(data: bytes) -> None:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+        relay = Relay(state, ctx, send_bytes)
+        relaying = asyncio.ensure_future(relay.run(success))
+        watching = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (relaying, watching):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+        if relaying in done and not relaying.cancelled():
+            relaying.result()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,1 @@
+"""Command groups of the `gateway` CLI, one module per concern, each with `register(app)`."""

@@ -1,0 +1,70 @@
+"""`gateway serve` and `gateway check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.config import ConfigError, LoadedConfig, load_file
+from gateway.routing import build_routes, describe
+
+ConfigOption = typer.Option(Path("providers.yaml"), "--config", "-c", help="path to providers.yaml")
+
+
+def load_or_exit(path: Path, console: Console) -> LoadedConfig:
+    try:
+        return load_file(path)
+    except ConfigError as exc:
+        console.print(f"[bold red]Invalid config[/] {exc.source}:")
+        for problem in exc.problems:
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def print_table(loaded: LoadedConfig, console: Console) -> None:
+    table = Table(title=f"Routing table ({loaded.source}, version {loaded.digest})")
+    for column in ("model alias", "#", "deployment", "tier", "weight", "context", "provider"):
+        table.add_column(column)
+    for alias, position, deployment, tier, weight, window in describe(build_routes(loaded.config)):
+        provider = deployment.split("/", 1)[0]
+        why = loaded.disabled.get(provider)
+        state = f"[red]disabled: {why}[/]" if why else "[green]enabled[/]"
+        table.add_row(alias, str(position), deployment, tier, f"{weight:g}", window, state)
+    console.print(table)
+    for provider, why in loaded.disabled.items():
+        console.print(f"[yellow]provider '{provider}' is disabled: {why}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def check(config: Path = typer.Argument(Path("providers.yaml"))) -> None:
+        """Validate a config and print the routing table, without starting anything."""
+        console = Console()
+        print_table(load_or_exit(config, console), console)
+        console.print("[green]config is valid[/]")
+
+    @app.command()
+    def serve(
+        config: Path = ConfigOption,
+        host: str | None = typer.Option(None, help="listen address (default: server.host)"),
+        port: int | None = typer.Option(None, help="listen port (default: server.port)"),
+        log_level: str = typer.Option("warning", help="uvicorn log level"),
+    ) -> None:
+        """Serve the OpenAI-compatible API on uvicorn (uvloop + httptools)."""
+        from gateway.server import PortUnavailable, serve as run
+
+        console = Console(stderr=True)
+        loaded = load_or_exit(config, console)
+        for provider, why in loaded.disabled.items():
+            console.print(f"[yellow]provider '{provider}' disabled: {why}[/]")
+        server = loaded.config.server
+        listen_host, listen_port = host or server.host, server.port if port is None else port
+        console.print(f"gateway listening on http://{listen_host}:{listen_port}/v1")
+        try:
+            run(loaded, listen_host, listen_port, log_level)
+        except PortUnavailable as exc:
+            console.print(f"[bold red]Cannot start:[/] {exc}")
+            raise typer.Exit(2) from None

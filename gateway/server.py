@@ -1,0 +1,59 @@
+"""Running the gateway on uvicorn (uvloop + httptools), with errors that name the fix."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import LoadedConfig
+
+
+class PortUnavailable(Exception):
+    pass
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves, so a taken port is reported plainly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(
+                f"port {port} on {host} is already in use by another process: stop that "
+                f"process, or pick a free port with --port (or server.port in the config)"
+            ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise PortUnavailable(
+                f"address {host} is not an address of this machine: use 127.0.0.1, 0.0.0.0 "
+                f"or one of this host's addresses with --host"
+            ) from None
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def build_server(loaded: LoadedConfig, log_level: str = "warning") -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(loaded),
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(loaded: LoadedConfig, host: str, port: int, log_level: str = "warning") -> None:
+    sock = bind(host, port)
+    build_server(loaded, log_level).run(sockets=[sock])

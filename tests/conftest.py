@@ -1,0 +1,89 @@
+"""Shared fixtures: simulated vendors and gateways on real loopback ports."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from gateway.app import GatewayApp  # noqa: E402
+from gateway.config import load_text  # noqa: E402
+from gateway.server import bind, build_server  # noqa: E402
+from gateway.simulator import VendorFleet, VendorSpec  # noqa: E402
+
+VENDORS = ("alpha", "beta", "gamma", "delta")
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[VendorFleet]:
+    specs = [VendorSpec(name=n, models=("sim-model",)) for n in VENDORS]
+    with VendorFleet.start(specs) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean_vendors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with healthy vendors and empty counters."""
+    if "fleet" in request.fixturenames:
+        running: VendorFleet = request.getfixturevalue("fleet")
+        for name in VENDORS:
+            running[name].reset()
+    yield
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    app: GatewayApp
+    server: object
+    thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(timeout=10)
+
+
+def provider_block(fleet: VendorFleet, names: tuple[str, ...] = VENDORS, anthropic: tuple[str, ...] = ()) -> str:
+    lines = ["providers:"]
+    for name in names:
+        if name in anthropic:
+            lines.append(f'  {name}: {{kind: anthropic, base_url: "{fleet[name].base_url}", api_key: "k-{name}"}}')
+        else:
+            lines.append(f'  {name}: {{kind: openai_compatible, base_url: "{fleet[name].openai_base_url}"}}')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[[str], RunningGateway]]:
+    started: list[RunningGateway] = []
+
+    def start(config_text: str) -> RunningGateway:
+        loaded = load_text(config_text, "test")
+        sock = bind("127.0.0.1", 0)
+        port = sock.getsockname()[1]
+        server = build_server(loaded)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.01)
+        app = server.config.app
+        running = RunningGateway(f"http://127.0.0.1:{port}", app, server, thread)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
