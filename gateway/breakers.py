@@ -1,15 +1,19 @@
 """One circuit breaker per deployment: pybreaker's state machine, used safely from asyncio.
 
-pybreaker is synchronous, so the awaited call runs inside `with breaker.calling():`
-(never its decorator on an `async def`, which would record success when the coroutine is
-created). On top of it:
+pybreaker is synchronous (its decorator on an `async def` records success when the
+coroutine is created) and counts every exit from `calling()` that is not a failure as a
+success. So `attempt` admits the call from our own view of the state, and enters
+`calling()` only once the outcome is known and says something about the vendor.
+On top of pybreaker:
 - a failure-rate window, so a brownout (say 30% errors) trips it, not only a run of
   consecutive failures;
 - one trial at a time while half-open (pybreaker lets every caller through);
 - an open time that doubles each time a flapping vendor trips again, up to a cap.
 
 Outcomes that are not the vendor's fault (429, client errors, a client leaving) are
-`neutral`: they never count as failures and are left out of the rate window.
+`neutral`: they count neither as failures nor as successes (a success would close a
+half-open breaker), and are left out of the rate window. So are the outcomes of calls
+admitted before the breaker last changed state, and every outcome while an operator pins it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import pybreaker
@@ -51,7 +55,7 @@ class AttemptRecord:
         self.neutral = False
 
 
-class _Transitions(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _Transitions(pybreaker.CircuitBreakerListener):
     def __init__(self, owner: DeploymentBreaker) -> None:
         self._owner = owner
 
@@ -77,13 +81,13 @@ class DeploymentBreaker:
         self._trial_busy = False
         self._opens_in_a_row = 0
         self._last_closed_at: float | None = None
+        self._epoch = 0  # bumped on every state change
         self.forced: str | None = None  # "open" | "closed" when an operator pins it
         self.transitions = 0
         self._cb = pybreaker.CircuitBreaker(
             fail_max=config.consecutive_failures,
             reset_timeout=config.open_seconds,
             throw_new_error_on_trip=False,
-            exclude=[lambda exc: not isinstance(exc, _Failure)],
             listeners=[_Transitions(self)],
             name=deployment_id,
         )
@@ -127,21 +131,21 @@ class DeploymentBreaker:
         trial = status.availability is Availability.TRIAL
         if trial:
             self._trial_busy = True
+            if self.state == "open":
+                self._cb.half_open()  # the open time is over: this call is the trial
+        epoch = self._epoch
         record = AttemptRecord()
         try:
-            with self._cb.calling():
-                yield record
-                if record.failed:
-                    raise _Failure
-        except _Failure:
-            pass
-        except pybreaker.CircuitBreakerError:
-            raise BreakerRejected(self.status(self._clock())) from None
+            yield record
         finally:
             if trial:
                 self._trial_busy = False
-        if not record.neutral:
-            self._observe(record.failed)
+        if record.neutral or self.forced is not None or epoch != self._epoch:
+            return
+        with suppress(_Failure), self._cb.calling():
+            if record.failed:
+                raise _Failure
+        self._observe(record.failed)
 
     def _observe(self, failed: bool) -> None:
         now = self._clock()
@@ -174,6 +178,7 @@ class DeploymentBreaker:
     def _on_state_change(self, old: str, new: str) -> None:
         now = self._clock()
         self.transitions += 1
+        self._epoch += 1
         if new == "open":
             self._window.clear()
             self._window_failures = 0
