@@ -182,13 +182,19 @@ class DeploymentBreaker:
         if new == "open":
             self._window.clear()
             self._window_failures = 0
-            stable_for = now - self._last_closed_at if self._last_closed_at is not None else None
-            if stable_for is not None and stable_for > self.config.max_open_seconds:
-                self._opens_in_a_row = 0
-            self._opens_in_a_row += 1
-            grown = self.config.open_seconds * 2 ** (self._opens_in_a_row - 1)
-            self._cb.reset_timeout = min(self.config.max_open_seconds, grown)
+            if self.forced is None:
+                self._grow_open_time(old, now)
         elif new == "closed":
             self._last_closed_at = now
         for listener in self._listeners:
             listener(self.deployment_id, old, new)
+
+    def _grow_open_time(self, old: str, now: float) -> None:
+        # Only a trip after a stable closed period starts over; a failed half-open trial
+        # is the same outage going on, however long ago the breaker last closed.
+        closed_for = now - self._last_closed_at if self._last_closed_at is not None else 0.0
+        if old == "closed" and closed_for > self.config.max_open_seconds:
+            self._opens_in_a_row = 0
+        self._opens_in_a_row += 1
+        grown = self.config.open_seconds * 2 ** (self._opens_in_a_row - 1)
+        self._cb.reset_timeout = min(self.config.max_open_seconds, grown)
