@@ -46,35 +46,37 @@ class _Model(BaseModel):
 
 
 class Timeouts(_Model):
-    connect: float = Field(2.0, gt=0)
-    first_token: float = Field(20.0, gt=0, description="streaming TTFT; non-streaming: whole reply")
-    idle: float = Field(15.0, gt=0, description="longest silence between stream chunks")
+    connect: float = Field(default=2.0, gt=0)
+    first_token: float = Field(
+        default=20.0, gt=0, description="streaming TTFT; non-streaming: whole reply"
+    )
+    idle: float = Field(default=15.0, gt=0, description="longest silence between stream chunks")
 
 
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class RetryConfig(_Model):
-    max_attempts: int = Field(4, ge=1, le=20)
-    same_deployment_retries: int = Field(1, ge=0, le=5)
-    backoff_base: float = Field(0.1, ge=0)
-    backoff_max: float = Field(2.0, ge=0)
-    budget_ratio: float = Field(0.2, ge=0, le=10)
-    budget_min_per_second: float = Field(10.0, ge=0)
-    budget_window: float = Field(10.0, gt=0)
-    rate_limit_max_wait: float = Field(3.0, ge=0)
-    rate_limit_cooldown: float = Field(1.0, ge=0, description="cool-down after a bare 429")
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    same_deployment_retries: int = Field(default=1, ge=0, le=5)
+    backoff_base: float = Field(default=0.1, ge=0)
+    backoff_max: float = Field(default=2.0, ge=0)
+    budget_ratio: float = Field(default=0.2, ge=0, le=10)
+    budget_min_per_second: float = Field(default=10.0, ge=0)
+    budget_window: float = Field(default=10.0, gt=0)
+    rate_limit_max_wait: float = Field(default=3.0, ge=0)
+    rate_limit_cooldown: float = Field(default=1.0, ge=0, description="cool-down after a bare 429")
 
 
 class BreakerConfig(_Model):
-    consecutive_failures: int = Field(5, ge=1)
-    failure_rate: float = Field(0.25, gt=0, le=1)
-    window_seconds: float = Field(10.0, gt=0)
-    min_calls: int = Field(10, ge=1)
-    open_seconds: float = Field(5.0, gt=0)
-    max_open_seconds: float = Field(120.0, gt=0)
+    consecutive_failures: int = Field(default=5, ge=1)
+    failure_rate: float = Field(default=0.25, gt=0, le=1)
+    window_seconds: float = Field(default=10.0, gt=0)
+    min_calls: int = Field(default=10, ge=1)
+    open_seconds: float = Field(default=5.0, gt=0)
+    max_open_seconds: float = Field(default=120.0, gt=0)
 
 
 class Capabilities(_Model):
@@ -117,14 +119,14 @@ class ProviderConfig(_Model):
 class TargetConfig(_Model):
     provider: str
     model: str
-    priority: int | None = Field(None, ge=0)
-    weight: float = Field(1.0, gt=0)
-    context_window: int | None = Field(None, gt=0)
+    priority: int | None = Field(default=None, ge=0)
+    weight: float = Field(default=1.0, gt=0)
+    context_window: int | None = Field(default=None, gt=0)
 
 
 class RouteConfig(_Model):
     fallbacks: tuple[TargetConfig, ...] = Field(min_length=1)
-    timeout: float = Field(60.0, gt=0, description="deadline over all attempts")
+    timeout: float = Field(default=60.0, gt=0, description="deadline over all attempts")
     stream_rescue: bool = True
     content_policy: Literal["return", "failover"] = "return"
 
@@ -176,7 +178,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             raise ConfigError(
                 [f"line {key_node.start_mark.line + 1}: duplicate key '{key}' "
@@ -188,13 +190,13 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
 def parse_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except ConfigError as exc:
         raise ConfigError(exc.problems, source) from None
     except yaml.YAMLError as exc:
@@ -292,7 +294,9 @@ def validate(raw: Any, source: str, env: Mapping[str, str] | None = None) -> Loa
     return LoadedConfig(config, disabled, digest, source)
 
 
-def load_text(text: str, source: str = "<string>", env: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_text(
+    text: str, source: str = "<string>", env: Mapping[str, str] | None = None
+) -> LoadedConfig:
     return validate(parse_yaml(text, source), source, env)
 
 
@@ -302,7 +306,7 @@ def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedC
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            [f"file not found (pass --config PATH, or run `gateway demo` to try it without one)"],
+            ["file not found (pass --config PATH, or run `gateway demo` to try it without one)"],
             str(p),
         ) from None
     except OSError as exc:
