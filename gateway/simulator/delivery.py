@@ -49,6 +49,17 @@ def drop(request: web.BaseRequest, reset: bool = False) -> None:
     transport.abort()
 
 
+async def pause(vendor: Vendor, seconds: float) -> bool:
+    """Sleep `seconds`, cut short if the server stops; True if it is stopping."""
+    if vendor.closing.is_set():
+        return True
+    try:
+        await asyncio.wait_for(vendor.closing.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
 async def hold(request: web.BaseRequest, vendor: Vendor) -> None:
     """Keep the connection open and silent until the server stops (or the client leaves,
     which cancels the handler)."""
@@ -68,7 +79,7 @@ async def stream(
     response = web.StreamResponse(headers=SSE_HEADERS)
     await response.prepare(request)
     vendor.stats.status(200)
-    pacer = _Pacer(response, delay)
+    pacer = _Pacer(request, response, vendor, delay)
     with contextlib.suppress(ConnectionError):  # the client left: nothing more to send
         await _play(request, vendor, pacer, plan, fault)
     return response
@@ -100,7 +111,7 @@ async def _play(
 ) -> None:
     kind = fault.kind if fault is not None else None
     if fault is not None and kind == "slow_first_token":
-        await asyncio.sleep(fault.delay_ms / 1000)
+        await pacer.wait(fault.delay_ms / 1000)
     if fault is None or kind not in ("cut", "stall", "malformed"):
         await pacer.send(plan.events)
         if kind != "no_done":
@@ -128,10 +139,15 @@ async def _drop_after_flush(request: web.BaseRequest) -> None:
 
 
 class _Pacer:
-    """Writes events, `delay` seconds apart (all in one write when there is no delay)."""
+    """Writes events `delay` seconds apart (all in one write when there is no delay);
+    a server that stops meanwhile drops the connection."""
 
-    def __init__(self, response: web.StreamResponse, delay: float) -> None:
+    def __init__(
+        self, request: web.BaseRequest, response: web.StreamResponse, vendor: Vendor, delay: float
+    ) -> None:
+        self._request = request
         self._response = response
+        self._vendor = vendor
         self._delay = delay
         self._sent = 0
 
@@ -144,6 +160,11 @@ class _Pacer:
             return
         for event in events:
             if self._sent:
-                await asyncio.sleep(self._delay)
+                await self.wait(self._delay)
             await self._response.write(event)
             self._sent += 1
+
+    async def wait(self, seconds: float) -> None:
+        if await pause(self._vendor, seconds):
+            drop(self._request)
+            raise ConnectionResetError("the simulated vendor is stopping")

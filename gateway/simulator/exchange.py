@@ -7,7 +7,6 @@ out faults that spoil a response (malformed, cut, stall, no_done, slow first tok
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -112,7 +111,9 @@ async def _pre_empt(
     """Act out a fault that comes before any answer; True if the request is finished."""
     kind = fault.kind
     if kind == "latency" or (kind == "slow_first_token" and not streaming):
-        await asyncio.sleep(fault.delay_ms / 1000)
+        if await delivery.pause(vendor, fault.delay_ms / 1000):
+            delivery.drop(request)
+            return True, None
         return False, None
     if kind == "reset":
         delivery.drop(request, reset=True)

@@ -29,7 +29,9 @@ def expected_embedding(
         int.from_bytes(digest[i : i + 2], "big") / 32767.5 - 1.0 for i in range(0, len(digest), 2)
     ]
     norm = math.sqrt(sum(value * value for value in raw)) or 1.0
-    return [value / norm for value in raw]
+    # Rounded to float32 so the base64 (float32) and JSON encodings decode to equal values.
+    packed = struct.pack(f"<{dimensions}f", *(value / norm for value in raw))
+    return list(struct.unpack(f"<{dimensions}f", packed))
 
 
 def answer_embeddings(vendor: Vendor, body: dict[str, Any]) -> Answer:

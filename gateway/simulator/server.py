@@ -10,6 +10,7 @@ from gateway.simulator import exchange
 from gateway.simulator.anthropic_dialect import AnthropicDialect
 from gateway.simulator.anthropic_messages import answer_messages
 from gateway.simulator.control import control_routes
+from gateway.simulator.errors import ErrorReply
 from gateway.simulator.exchange import Endpoint
 from gateway.simulator.openai_chat import answer_chat
 from gateway.simulator.openai_dialect import OpenAIDialect
@@ -33,6 +34,11 @@ def build_app(vendor: Vendor) -> web.Application:
     for (method, path), endpoint in endpoints.items():
         app.router.add_route(method, path, _handler(vendor, endpoint))
     app.add_routes(control_routes(vendor))
+
+    async def not_found(request: web.Request) -> web.Response:
+        return openai.error(ErrorReply(404, "not_found", f"Unknown path {request.path}."))
+
+    app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
 
