@@ -153,10 +153,12 @@ class Splicer:
                     raise ReplayDiverged("replay started a new tool call too early")
                 out.append(call)
                 continue
+            name_rest = ""
             if name := function.pop("name", None):
-                left.name, _ = self._consume(left.name, name, "tool name")
+                left.name, name_rest = self._consume(left.name, name, "tool name")
             args = function.pop("arguments", "") or ""
             left.arguments, rest = self._consume(left.arguments, args, "tool arguments")
-            if rest:
-                out.append({"index": index, "function": {"arguments": rest}})
+            emitted = {"name": name_rest, "arguments": rest}
+            if name_rest or rest:
+                out.append({"index": index, "function": {k: v for k, v in emitted.items() if v}})
         return out
