@@ -237,8 +237,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def _shape_errors(exc: ValidationError) -> list[str]:
+    errors = exc.errors()
     problems = []
-    for err in exc.errors():
+    for err in errors:
+        if err["type"] == "too_short" and any(
+            len(e["loc"]) > len(err["loc"]) and e["loc"][: len(err["loc"])] == err["loc"]
+            for e in errors
+        ):
+            continue  # pydantic counts only the items that validated: the items' errors say it
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
