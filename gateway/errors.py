@@ -31,8 +31,8 @@ _SECRET_PATTERNS = (
     re.compile(r"(?P<keep>)\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"(?i)(?P<keep>bearer\s+)[A-Za-z0-9_\-\.=]{8,}"),
     re.compile(
-        r"(?i)(?P<keep>(?:api[_-]?key|x-api-key|authorization|token)[\"']?\s*[:=]\s*[\"']?)"
-        r"[^\s\"',}]{6,}"
+        r"(?i)(?P<keep>(?:api[_-]?key|x-api-key|authorization|token)[\"']?\s*[:=]\s*[\"']?"
+        r"(?:(?:bearer|basic)\s+)?)[^\s\"',}]{6,}"
     ),
     re.compile(r"(?P<keep>)AKIA[0-9A-Z]{16}"),
 )
