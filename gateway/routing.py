@@ -98,7 +98,7 @@ def build_routes(config: GatewayConfig) -> dict[str, Route]:
 def _weighted_order(tier: Sequence[Deployment], rng: random.Random) -> list[Deployment]:
     if len(tier) == 1:
         return list(tier)
-    # Efraimidis–Spirakis: weighted random order without replacement.
+    # Efraimidis-Spirakis: weighted random order without replacement.
     keyed = [(rng.random() ** (1.0 / d.weight), d) for d in tier]
     keyed.sort(key=lambda pair: pair[0], reverse=True)
     return [d for _, d in keyed]

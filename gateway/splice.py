@@ -104,7 +104,8 @@ class Splicer:
 
     @property
     def caught_up(self) -> bool:
-        return not self._text_left and not any(c.arguments or c.name for c in self._calls_left.values())
+        calls_left = self._calls_left.values()
+        return not self._text_left and not any(c.arguments or c.name for c in calls_left)
 
     def _consume(self, left: str, piece: str, what: str) -> tuple[str, str]:
         """(still to match, piece to emit) after matching `piece` against `left`."""
