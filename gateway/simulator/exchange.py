@@ -82,7 +82,7 @@ async def _respond(
     key = vendor.spec.api_key
     if key is not None and not dialect.authorized(request.headers, key):
         return dialect.error(ErrorReply(401, "authentication"))
-    if not parsed or not isinstance(body if body is not None else {}, dict):
+    if not parsed or not isinstance(body, dict | None):
         return dialect.error(errors.invalid_request("The request body is not a JSON object."))
     fields: dict[str, Any] = body or {}
     streaming = fields.get("stream") is True

@@ -43,7 +43,8 @@ class FaultSpec(BaseModel):
     retry_after_ms   `rate_limit`: milliseconds for `retry-after-ms`
     reset_header     `rate_limit`: value of `x-ratelimit-reset-requests`, e.g. "2s"
     delay_ms         `latency`, `slow_first_token`: how long to wait
-    after_chunks     `malformed`, `cut`, `stall`: good stream events sent first
+    after_chunks     `malformed`, `cut`, `stall`: good SSE events sent first (every event
+                     counts: OpenAI's role chunk, Anthropic's message_start and ping)
     resume           `malformed`: keep streaming after the bad event (else end there)
     rate             chance (0..1) that a matching request is hit
     count            hit only the next N matching requests, then expire
