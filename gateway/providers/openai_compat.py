@@ -75,11 +75,7 @@ class OpenAICompatAdapter:
         self._azure = provider.kind == "azure"
         self._api_version = provider.api_version
         key = provider.api_key.get_secret_value() if provider.api_key else ""
-        self._secrets = [key] + [
-            value
-            for header, value in provider.headers.items()
-            if any(hint in header.lower() for hint in _SECRET_HEADER_HINTS)
-        ]
+        self._secrets = provider_secrets(provider)
         headers = {"Content-Type": "application/json"}
         if key:
             headers.update({"api-key": key} if self._azure else {"Authorization": f"Bearer {key}"})
@@ -207,6 +203,14 @@ class OpenAICompatAdapter:
         if not isinstance(data, dict) or not isinstance(data.get(field), list):
             raise _protocol(self.name, f"response has no '{field}' list", raw)
         return data
+
+
+def provider_secrets(provider: ProviderConfig) -> list[str]:
+    """What `redact` must remove from vendor text: the key and credential-like headers."""
+    key = provider.api_key.get_secret_value() if provider.api_key else ""
+    headers = [value for header, value in provider.headers.items()
+               if any(hint in header.lower() for hint in _SECRET_HEADER_HINTS)]  # fmt: skip
+    return [key, *headers]
 
 
 def vendor_error(body: bytes) -> tuple[str, str | None]:
