@@ -48,10 +48,11 @@ _DONE_EVENT = StreamEvent(raw=b"data: [DONE]\n\n", data=None)
 _BACKSTOP_MARGIN = 1.0  # litellm's own read timeout, behind our precise bounds
 # A stream that opened with the first event must end with the second to be complete.
 _TERMINAL_EVENTS = {"message_start": "message_stop", "message-start": "message-end"}
-_VENDOR_CODES = {
-    "ContextWindowExceededError": "context_length_exceeded",
-    "ContentPolicyViolationError": "content_policy_violation",
-}
+_VENDOR_CODES = {"ContextWindowExceededError": "context_length_exceeded",
+                 "ContentPolicyViolationError": "content_policy_violation"}
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_USAGE_DETAILS = (("prompt_tokens_details", "cached_tokens"),
+                  ("completion_tokens_details", "reasoning_tokens"))  # fmt: skip
 _TIMEOUTS = (httpx.TimeoutException, TimeoutError)
 _CONNECT_TIMEOUTS = (httpx.ConnectTimeout, aiohttp.ConnectionTimeoutError)
 _CONNECTION_ERRORS = (httpx.TransportError, aiohttp.ClientError, OSError)
@@ -85,6 +86,22 @@ class _Tap:
     stream: httpx.AsyncByteStream | None = None
     failure: Exception | None = None  # why the request got no response
 
+    def check(self, payloads: list[bytes]) -> None:
+        """Every SSE event must be a JSON object; note the stream's terminal event."""
+        for payload in payloads:
+            try:
+                data = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                data = None
+            if not isinstance(data, dict):
+                self.malformed = payload
+                raise _MalformedEvent(payload[:200].decode("utf-8", "replace"))
+            kind = data.get("type")
+            if kind in _TERMINAL_EVENTS:
+                self.expected_terminal = _TERMINAL_EVENTS[kind]
+            elif kind is not None and kind == self.expected_terminal:
+                self.terminal = True
+
 
 class _MalformedEvent(Exception):
     """Raised inside litellm's read loop to stop it at a malformed SSE event."""
@@ -115,60 +132,35 @@ class _TapTransport(httpx.AsyncBaseTransport):
         if not isinstance(inner, httpx.AsyncByteStream):
             return response
         if not 200 <= response.status_code < 300:
-            response.stream = _ErrorBodyStream(inner, tap)
+            response.stream = _TapStream(inner, tap, sse=False)
         elif response.headers.get("content-type", "").startswith("text/event-stream") and (
             "content-encoding" not in response.headers
         ):
             tap.sse = True
-            response.stream = tap.stream = _SSETapStream(inner, tap)
+            response.stream = tap.stream = _TapStream(inner, tap, sse=True)
         return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-class _ErrorBodyStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, tap: _Tap) -> None:
+class _TapStream(httpx.AsyncByteStream):
+    """Passes the body through unchanged: keeps an error body, or checks SSE events."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, tap: _Tap, *, sse: bool) -> None:
         self._inner, self._tap = inner, tap
+        self._parser = SSEParser() if sse else None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        tap, parser = self._tap, self._parser
         async for chunk in self._inner:
-            if len(self._tap.error_body) < ERROR_BODY_LIMIT:
-                self._tap.error_body = (self._tap.error_body + chunk)[:ERROR_BODY_LIMIT]
+            if parser is not None:
+                tap.check(parser.feed(chunk))
+            elif len(tap.error_body) < ERROR_BODY_LIMIT:
+                tap.error_body = (tap.error_body + chunk)[:ERROR_BODY_LIMIT]
             yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _SSETapStream(httpx.AsyncByteStream):
-    """Passes SSE bytes through unchanged, checking each event's JSON on the way."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, tap: _Tap) -> None:
-        self._inner, self._tap = inner, tap
-        self._parser = SSEParser()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            self._check(self._parser.feed(chunk))
-            yield chunk
-        self._check(self._parser.finish())
-
-    def _check(self, payloads: list[bytes]) -> None:
-        tap = self._tap
-        for payload in payloads:
-            try:
-                data = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
-                tap.malformed = payload
-                raise _MalformedEvent(payload[:200].decode("utf-8", "replace"))
-            kind = data.get("type")
-            if kind in _TERMINAL_EVENTS:
-                tap.expected_terminal = _TERMINAL_EVENTS[kind]
-            elif kind is not None and kind == tap.expected_terminal:
-                tap.terminal = True
+        if parser is not None:
+            tap.check(parser.finish())
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -191,20 +183,11 @@ class LiteLLMAdapter:
         self._warm_up()
 
     async def complete(self, request: UpstreamRequest) -> UpstreamResponse:
-        tap = _new_tap(request)
-        token = self._current.set(tap)
-        try:
-            async with asyncio.timeout(request.first_token_timeout):
-                result = await self._call(request, stream=False)
-        except TimeoutError as exc:
-            raise _timeout(self.name, "first_token", request.first_token_timeout) from exc
-        except Exception as exc:
-            raise self.translate(exc, tap, in_stream=False, phase="first_token") from exc
-        finally:
-            self._current.reset(token)
+        deadline = asyncio.get_running_loop().time() + request.first_token_timeout
+        result, tap = await self._open(request, deadline, stream=False)
         try:
             if request.endpoint == "embeddings":
-                data = embedding_to_openai(result)
+                data = embedding_to_openai(result, self.kind)
             else:
                 data = completion_to_openai(result, self.kind)
         except (AttributeError, TypeError, ValueError) as exc:
@@ -212,21 +195,9 @@ class LiteLLMAdapter:
         return UpstreamResponse(raw=orjson.dumps(data), data=data, headers=tap.headers)
 
     async def stream(self, request: UpstreamRequest) -> LiteLLMStream:
-        tap = _new_tap(request)
         deadline = asyncio.get_running_loop().time() + request.first_token_timeout
-        token = self._current.set(tap)
-        try:
-            async with asyncio.timeout_at(deadline):
-                wrapper = await self._call(request, stream=True)
-        except TimeoutError as exc:
-            raise _timeout(self.name, "first_token", request.first_token_timeout) from exc
-        except Exception as exc:
-            raise self.translate(exc, tap, in_stream=False, phase="first_token") from exc
-        finally:
-            self._current.reset(token)
-        options = request.body.get("stream_options")
-        usage = isinstance(options, dict) and options.get("include_usage") is True
-        return LiteLLMStream(self, wrapper, tap, deadline, request, include_usage=usage)
+        wrapper, tap = await self._open(request, deadline, stream=True)
+        return LiteLLMStream(self, wrapper, tap, deadline, request)
 
     async def aclose(self) -> None:
         """The HTTP session belongs to the caller; nothing else is held."""
@@ -241,6 +212,22 @@ class LiteLLMAdapter:
                     mock_response="ok", stream=stream, num_retries=0,
                 )  # fmt: skip
 
+    async def _open(
+        self, request: UpstreamRequest, deadline: float, *, stream: bool
+    ) -> tuple[Any, _Tap]:
+        """One litellm call (up to the stream's headers), observed by its own tap."""
+        tap = _new_tap(request)
+        token = self._current.set(tap)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._call(request, stream=stream), tap
+        except TimeoutError as exc:
+            raise _timeout(self.name, "first_token", request.first_token_timeout) from exc
+        except Exception as exc:
+            raise self.translate(exc, tap, in_stream=False, phase="first_token") from exc
+        finally:
+            self._current.reset(token)
+
     async def _call(self, request: UpstreamRequest, *, stream: bool) -> Any:
         body = request.body
         params = {k: v for k, v in body.items() if k not in ("model", "stream", "stream_options")}
@@ -248,25 +235,16 @@ class LiteLLMAdapter:
             params["stream_options"] = body["stream_options"]
         headers = {**self._headers, **request.extra_headers}
         backstop = max(request.first_token_timeout, request.idle_timeout) + _BACKSTOP_MARGIN
-        common = {
-            "model": f"{self.kind}/{body['model']}",
-            "api_base": self._api_base,
-            "api_key": self._api_key,
-            "timeout": backstop,
-            "num_retries": 0,
-            "max_retries": 0,
-            "client": self._client,
-            "extra_headers": headers or None,
-        }
+        common = {"model": f"{self.kind}/{body['model']}", "api_base": self._api_base,
+                  "api_key": self._api_key, "timeout": backstop, "num_retries": 0,
+                  "max_retries": 0, "client": self._client, "extra_headers": headers or None}
         if request.endpoint == "embeddings":
             return await self._litellm.aembedding(**params, **common)
         return await self._litellm.acompletion(
-            **params,
-            **common,
-            stream=stream,
+            **params, **common, stream=stream,
             drop_params=True,  # a param this vendor lacks must not block failover to it
             _skip_mcp_handler=True,  # with tools, litellm otherwise imports its MCP proxy
-        )
+        )  # fmt: skip
 
     def translate(
         self, exc: BaseException, tap: _Tap, *, in_stream: bool, phase: str
@@ -307,22 +285,14 @@ class LiteLLMStream:
     """litellm's chunks as OpenAI `chat.completion.chunk` events."""
 
     def __init__(
-        self,
-        adapter: LiteLLMAdapter,
-        wrapper: Any,
-        tap: _Tap,
-        deadline: float,
+        self, adapter: LiteLLMAdapter, wrapper: Any, tap: _Tap, deadline: float,
         request: UpstreamRequest,
-        *,
-        include_usage: bool,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.headers: Mapping[str, str] = tap.headers
-        self._adapter = adapter
-        self._wrapper: Any = wrapper
-        self._tap = tap
-        self._deadline = deadline
+        self._adapter, self._wrapper, self._tap, self._deadline = adapter, wrapper, tap, deadline
         self._first_token, self._idle = request.first_token_timeout, request.idle_timeout
-        self._include_usage = include_usage
+        options = request.body.get("stream_options")
+        self._include_usage = isinstance(options, dict) and options.get("include_usage") is True
         self._events: deque[StreamEvent] = deque()
         self._started = False
         self._finished = False  # saw a finish_reason
@@ -369,19 +339,15 @@ class LiteLLMStream:
                 self._exhausted = True
                 if self._tap.malformed is not None:
                     raise _MalformedEvent("stream ended after a malformed event") from None
-                if self._completed():
+                tap = self._tap
+                # complete: the vendor's terminal event if it has one, else a finish_reason
+                if tap.terminal if tap.sse and tap.expected_terminal else self._finished:
                     self._events.append(_DONE_EVENT)
                 return
             for data in chunk_to_openai(chunk, self._adapter.kind, self._include_usage):
                 if any(c.get("finish_reason") for c in data["choices"]):
                     self._finished = True
                 self._events.append(StreamEvent(b"data: " + orjson.dumps(data) + b"\n\n", data))
-
-    def _completed(self) -> bool:
-        tap = self._tap
-        if tap.sse and tap.expected_terminal is not None:
-            return tap.terminal
-        return self._finished
 
     async def aclose(self) -> None:
         if self._closed:
@@ -405,10 +371,10 @@ def _timeout(name: str, phase: str, seconds: float) -> UpstreamTimeout:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 16:
-        seen.add(id(current))
+    for _ in range(16):  # bounded: a chain can loop
+        if current is None:
+            return
         yield current
         current = current.__cause__ or current.__context__
 
@@ -443,35 +409,23 @@ def _strip(model: Any, kind: str) -> str:
 def _usage(usage: Any) -> dict[str, Any] | None:
     if usage is None:
         return None
-    out: dict[str, Any] = {
-        "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-        "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
-        "total_tokens": getattr(usage, "total_tokens", 0) or 0,
-    }
-    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-    if cached:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
-    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
-    if reasoning:
-        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    out: dict[str, Any] = {key: getattr(usage, key, 0) or 0 for key in _USAGE_COUNTS}
+    for details, key in _USAGE_DETAILS:
+        value = getattr(getattr(usage, details, None), key, None)
+        if value:
+            out[details] = {key: value}
     return out
 
 
 def _tool_call(call: Any, streaming: bool) -> dict[str, Any]:
-    function = getattr(call, "function", None)
-    name = getattr(function, "name", None)
-    arguments = getattr(function, "arguments", None)
-    out: dict[str, Any] = {}
-    if streaming:
-        out["index"] = getattr(call, "index", 0) or 0
-    call_id = getattr(call, "id", None)
-    if call_id is not None or not streaming:
-        out["id"] = call_id
-        out["type"] = "function"
-    fn: dict[str, Any] = {} if name is None else {"name": name}
+    """A whole tool call, or a stream's piece of one (id and name only in the first)."""
+    out: dict[str, Any] = {"index": getattr(call, "index", 0) or 0} if streaming else {}
+    if call.id is not None or not streaming:
+        out.update(id=call.id, type="function")
+    name, arguments = call.function.name, call.function.arguments
+    out["function"] = {} if name is None else {"name": name}
     if arguments is not None or not streaming:
-        fn["arguments"] = arguments or ""
-    out["function"] = fn
+        out["function"]["arguments"] = arguments or ""
     return out
 
 
@@ -490,13 +444,9 @@ def completion_to_openai(response: Any, kind: str) -> dict[str, Any]:
                         "finish_reason": choice.finish_reason, "logprobs": None})  # fmt: skip
     if not choices:
         raise ValueError("no choices")
-    data: dict[str, Any] = {
-        "id": response.id,
-        "object": "chat.completion",
-        "created": response.created,
-        "model": _strip(response.model, kind),
-        "choices": choices,
-    }
+    data: dict[str, Any] = {"id": response.id, "object": "chat.completion",
+                            "created": response.created, "model": _strip(response.model, kind),
+                            "choices": choices}  # fmt: skip
     usage = _usage(getattr(response, "usage", None))
     if usage is not None:
         data["usage"] = usage
@@ -535,7 +485,7 @@ def chunk_to_openai(chunk: Any, kind: str, include_usage: bool) -> list[dict[str
     return chunks
 
 
-def embedding_to_openai(response: Any) -> dict[str, Any]:
+def embedding_to_openai(response: Any, kind: str) -> dict[str, Any]:
     """A litellm `EmbeddingResponse` as a plain OpenAI embeddings list."""
     items = []
     for i, item in enumerate(response.data):
@@ -547,4 +497,4 @@ def embedding_to_openai(response: Any) -> dict[str, Any]:
         raise ValueError("no embeddings")
     usage = _usage(getattr(response, "usage", None)) or {}
     usage.pop("completion_tokens", None)
-    return {"object": "list", "data": items, "model": response.model, "usage": usage}
+    return {"object": "list", "data": items, "model": _strip(response.model, kind), "usage": usage}
