@@ -25,8 +25,9 @@ class GatewayApp:
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
         self._state: GatewayState | None = None
-        self.api = FastAPI(title="failover-gateway", lifespan=self._lifespan, docs_url=None,
-                           redoc_url=None)  # fmt: skip
+        self.api = FastAPI(
+            title="failover-gateway", lifespan=self._lifespan, docs_url=None, redoc_url=None
+        )
         self.api.include_router(health_router(lambda: self._state))
         self.api.include_router(models_router(self.state))
         self.api.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
@@ -60,7 +61,7 @@ class GatewayApp:
             if handler is not None:
                 await handler(scope, receive, send)
                 return
-        await self.api(scope, receive, send)
+        await self.api(scope, receive, send)  # type: ignore[arg-type]
 
 
 async def _http_error(_: Request, exc: HTTPException) -> Response:

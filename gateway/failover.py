@@ -19,6 +19,7 @@ from gateway.breakers import AttemptRecord as BreakerRecord
 from gateway.breakers import BreakerRejected
 from gateway.classify import Action, Policy, Verdict, backoff, classify
 from gateway.errors import AttemptRecord, NoDeploymentSucceeded, UpstreamError, VendorRejected
+from gateway.observe import Observer
 from gateway.providers.base import UpstreamRequest
 from gateway.routing import Deployment, Route, larger_context, plan
 from gateway.state import DeploymentRuntime, GatewayState, Snapshot
@@ -36,17 +37,26 @@ class RequestContext:
     deadline: float  # monotonic
     attempts: list[AttemptRecord] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # deployment ids that failed this request
+    observer: Observer = field(default_factory=Observer)
 
     @property
     def tried(self) -> int:
         return sum(1 for a in self.attempts if a.outcome != "skipped")
 
     def note(
-        self, d: Deployment, outcome: str, reason: str, status: int | None, message: str,
+        self,
+        d: Deployment,
+        outcome: str,
+        reason: str,
+        status: int | None,
+        message: str,
         duration: float,
-    ) -> None:  # fmt: skip
-        self.attempts.append(AttemptRecord(d.id, d.provider, d.model, outcome, reason, status,
-                                           message, round(duration * 1000, 2)))  # fmt: skip
+    ) -> None:
+        record = AttemptRecord(
+            d.id, d.provider, d.model, outcome, reason, status, message, round(duration * 1000, 2)
+        )
+        self.attempts.append(record)
+        self.observer.attempt_finished(self, record)
 
 
 @dataclass(slots=True)
@@ -75,8 +85,11 @@ Start = Callable[[Deployment, UpstreamRequest], Awaitable[T]]
 
 def policy_for(route: Route, snapshot: Snapshot) -> Policy:
     retry = snapshot.config.retry
-    return Policy(retry.rate_limit_max_wait, retry.rate_limit_cooldown,
-                  route.config.content_policy == "failover")  # fmt: skip
+    return Policy(
+        retry.rate_limit_max_wait,
+        retry.rate_limit_cooldown,
+        route.config.content_policy == "failover",
+    )
 
 
 def make_request(
@@ -93,7 +106,9 @@ def make_request(
     )
 
 
-def initial_candidates(state: GatewayState, ctx: RequestContext) -> tuple[Sequence[Deployment], float]:
+def initial_candidates(
+    state: GatewayState, ctx: RequestContext
+) -> tuple[Sequence[Deployment], float]:
     """Plan the request; returns candidates and the Retry-After to use if none is left."""
     now = state.clock()
     p = plan(ctx.route, state, state.rng, now)
@@ -151,8 +166,14 @@ async def walk(
             record.failed = verdict.breaker_failure
             record.neutral = not verdict.breaker_failure
             guard.close()
-            ctx.note(d, verdict.action.value, verdict.reason, error.status, error.message,
-                     state.clock() - now)  # fmt: skip
+            ctx.note(
+                d,
+                verdict.action.value,
+                verdict.reason,
+                error.status,
+                error.message,
+                state.clock() - now,
+            )
             if verdict.cooldown:
                 state.cool_down(d, verdict.cooldown, verdict.reason)
             queue = await _next_queue(state, ctx, queue, d, error, verdict, same_tries, rescue)
@@ -183,10 +204,10 @@ async def _next_queue(
     if action is Action.RETURN:
         raise VendorRejected(error, verdict.reason, d.id)
     if action is Action.LARGER_CONTEXT:
-        rest = larger_context(queue[1:], d)
-        if not rest:
+        larger = larger_context(queue[1:], d)
+        if not larger:
             raise VendorRejected(error, verdict.reason, d.id)
-        return list(rest)
+        return list(larger)
     tries = same_tries.get(d.id, 0)
     rest = queue[1:]
     if action is Action.WAIT_SAME:
@@ -214,10 +235,14 @@ def _exhausted(
     tried = [a for a in ctx.attempts if a.outcome != "skipped"]
     status = 502 if tried and all(a.reason == "malformed_response" for a in tried) else 503
     now = state.clock()
-    waits = [rt.cooldown_until - now for d in ctx.route.deployments
-             if (rt := state.runtimes.get(d.id)) and rt.cooldown_until > now]  # fmt: skip
+    waits = [
+        rt.cooldown_until - now
+        for d in ctx.route.deployments
+        if (rt := state.runtimes.get(d.id)) and rt.cooldown_until > now
+    ]
     wait = min(waits) if waits else retry_after
-    error = NoDeploymentSucceeded(ctx.route.alias, ctx.attempts, retry_after=max(1.0, wait),
-                                  status=status)  # fmt: skip
+    error = NoDeploymentSucceeded(
+        ctx.route.alias, ctx.attempts, retry_after=max(1.0, wait), status=status
+    )
     error.stop_reason = stop_reason  # type: ignore[attr-defined]
     return error

@@ -30,7 +30,7 @@ class Delivered:
     tool_calls: dict[int, ToolCallSoFar] = field(default_factory=dict)
     finish_reason: str | None = None
     chunks: int = 0
-    saw_usage: bool = False
+    usage: dict[str, Any] | None = None
 
     def observe(self, chunk: dict[str, Any]) -> None:
         """Record one relayed chunk. Raises ValueError for a vendor error chunk."""
@@ -40,7 +40,7 @@ class Delivered:
         if not self.chunk_id:
             self.chunk_id = str(chunk.get("id") or "")
         if chunk.get("usage"):
-            self.saw_usage = True
+            self.usage = chunk["usage"]
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
@@ -114,10 +114,10 @@ class Splicer:
         if len(piece) <= len(left):
             if not left.startswith(piece):
                 raise ReplayDiverged(f"replay {what} differs from what was delivered")
-            return left[len(piece):], ""
+            return left[len(piece) :], ""
         if not piece.startswith(left):
             raise ReplayDiverged(f"replay {what} differs from what was delivered")
-        return "", piece[len(left):]
+        return "", piece[len(left) :]
 
     def feed(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
         """The chunk to relay (rewritten), or None while still inside the delivered part."""

@@ -18,6 +18,7 @@ from gateway.breakers import DeploymentBreaker, StateListener
 from gateway.budget import RetryBudget
 from gateway.classify import Policy
 from gateway.config import GatewayConfig, LoadedConfig
+from gateway.observe import Observers
 from gateway.providers.base import Adapter
 from gateway.providers.openai_compat import create_session
 from gateway.providers.registry import build_adapter
@@ -77,10 +78,12 @@ class GatewayState:
         self.adapters: dict[str, Adapter] = {}
         self.version = 0
         self.draining = False
+        self.observer: Observers = Observers()
         self.snapshot = self._build_snapshot(loaded)
         retry = loaded.config.retry
-        self.budget = RetryBudget(retry.budget_ratio, retry.budget_min_per_second,
-                                  retry.budget_window)  # fmt: skip
+        self.budget = RetryBudget(
+            retry.budget_ratio, retry.budget_min_per_second, retry.budget_window
+        )
 
     @classmethod
     def create(cls, loaded: LoadedConfig, **options: object) -> GatewayState:
@@ -96,8 +99,9 @@ class GatewayState:
         for route in routes.values():
             for d in route.deployments:
                 if d.id not in self.runtimes:
-                    breaker = DeploymentBreaker(d.id, loaded.config.breaker, self.clock,
-                                                self.breaker_listeners)  # fmt: skip
+                    breaker = DeploymentBreaker(
+                        d.id, loaded.config.breaker, self.clock, self.breaker_listeners
+                    )
                     self.runtimes[d.id] = DeploymentRuntime(d.id, breaker)
         return Snapshot(loaded, routes, self.version)
 

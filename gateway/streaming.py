@@ -48,9 +48,12 @@ class Opened:
 
 
 async def _first_events(
-    state: GatewayState, request: UpstreamRequest, d: Deployment, splicer: Splicer | None,
+    state: GatewayState,
+    request: UpstreamRequest,
+    d: Deployment,
+    splicer: Splicer | None,
     chunk_id: str,
-) -> Opened:  # fmt: skip
+) -> Opened:
     """Open a stream and read until its first meaningful chunk (bounded by first_token)."""
     stream = await state.adapters[d.provider].stream(request)
     events = stream.__aiter__()
@@ -81,8 +84,9 @@ async def _first_events(
                     return Opened(stream, events, held, None, bool(chunk_id))
     except TimeoutError:
         await stream.aclose()
-        raise UpstreamTimeout("no first token within the first-token timeout",
-                              phase="first_token") from None  # fmt: skip
+        raise UpstreamTimeout(
+            "no first token within the first-token timeout", phase="first_token"
+        ) from None
     except BaseException:
         await stream.aclose()
         raise
@@ -105,8 +109,14 @@ async def open_stream(state: GatewayState, ctx: RequestContext) -> Success[Opene
     async def start(d: Deployment, request: UpstreamRequest) -> Opened:
         return await _first_events(state, request, d, None, "")
 
-    return await walk(state, ctx, candidates, start, lambda d: {**ctx.body, "model": d.model},
-                      retry_after=retry_after)  # fmt: skip
+    return await walk(
+        state,
+        ctx,
+        candidates,
+        start,
+        lambda d: {**ctx.body, "model": d.model},
+        retry_after=retry_after,
+    )
 
 
 class Relay:
@@ -119,15 +129,16 @@ class Relay:
         self.delivered = Delivered()
         self.served_by: list[str] = []
 
-    async def run(self, current: Success[Opened]) -> None:
+    async def run(self, current: Success[Opened]) -> bool:
+        """True when the client got a complete stream, False when it ended with an error."""
         while True:
             failure = await self._pump(current)
             if failure is None:
-                return
+                return True
             rescued = await self._rescue(failure) if self._may_rescue() else None
             if rescued is None:
                 await self.send(_error_event(failure, self.ctx))
-                return
+                return False
             current = rescued
 
     async def _pump(self, current: Success[Opened]) -> UpstreamError | None:
@@ -160,8 +171,14 @@ class Relay:
         await opened.stream.aclose()
         current.finish(failed=True)
         self.ctx.failed.add(current.deployment.id)
-        self.ctx.note(current.deployment, "failover", _reason(failure), failure.status,
-                      failure.message, self.state.clock() - current.started)  # fmt: skip
+        self.ctx.note(
+            current.deployment,
+            "failover",
+            _reason(failure),
+            failure.status,
+            failure.message,
+            self.state.clock() - current.started,
+        )
         return failure
 
     async def _relay(self, chunk: dict[str, Any], raw: bytes) -> None:
@@ -206,16 +223,22 @@ class Relay:
             return await _first_events(state, request, d, Splicer(delivered), "")
 
         try:
-            return await walk(state, ctx, candidates, start,
-                              lambda d: {**ctx.body, "model": d.model}, rescue=True)  # fmt: skip
+            return await walk(
+                state, ctx, candidates, start, lambda d: {**ctx.body, "model": d.model}, rescue=True
+            )
         except (NoDeploymentSucceeded, VendorRejected):
             return None
 
 
 def _with_body(request: UpstreamRequest, body: dict[str, Any]) -> UpstreamRequest:
-    return UpstreamRequest(body, request.endpoint, request.connect_timeout,
-                           request.first_token_timeout, request.idle_timeout,
-                           request.extra_headers)  # fmt: skip
+    return UpstreamRequest(
+        body,
+        request.endpoint,
+        request.connect_timeout,
+        request.first_token_timeout,
+        request.idle_timeout,
+        request.extra_headers,
+    )
 
 
 def _reason(error: UpstreamError) -> str:
@@ -227,19 +250,28 @@ def _reason(error: UpstreamError) -> str:
 
 
 def _error_event(failure: UpstreamError, ctx: RequestContext) -> bytes:
-    first = next((a for a in ctx.attempts if a.outcome == "failover"
-                  and a.reason not in ("replay_diverged",)), None)  # fmt: skip
+    first = next(
+        (
+            a
+            for a in ctx.attempts
+            if a.outcome == "failover" and a.reason not in ("replay_diverged",)
+        ),
+        None,
+    )
     where = f" from {first.deployment}" if first else ""
-    cause = f"{first.reason}: {first.message}" if first else f"{_reason(failure)}: {failure.message}"
-    tried = ", ".join(f"{a.deployment} ({a.reason})" for a in ctx.attempts
-                      if a.outcome != "skipped")  # fmt: skip
+    cause = (
+        f"{first.reason}: {first.message}" if first else f"{_reason(failure)}: {failure.message}"
+    )
+    tried = ", ".join(
+        f"{a.deployment} ({a.reason})" for a in ctx.attempts if a.outcome != "skipped"
+    )
     body = {
         "error": {
             "message": f"The stream{where} was interrupted ({cause}) and could not be "
-                       f"completed on another deployment. Attempts: {tried}.",
+            f"completed on another deployment. Attempts: {tried}.",
             "type": "upstream_error",
             "code": "stream_interrupted",
             "param": None,
         }
-    }  # fmt: skip
+    }
     return _encode(body)

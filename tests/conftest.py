@@ -12,10 +12,10 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from gateway.app import GatewayApp  # noqa: E402
-from gateway.config import load_text  # noqa: E402
-from gateway.server import bind, build_server  # noqa: E402
-from gateway.simulator import VendorFleet, VendorSpec  # noqa: E402
+from gateway.app import GatewayApp
+from gateway.config import load_text
+from gateway.server import bind, build_server
+from gateway.simulator import VendorFleet, VendorSpec
 
 VENDORS = ("alpha", "beta", "gamma", "delta")
 
@@ -53,14 +53,34 @@ class RunningGateway:
         self.thread.join(timeout=10)
 
 
-def provider_block(fleet: VendorFleet, names: tuple[str, ...] = VENDORS, anthropic: tuple[str, ...] = ()) -> str:
+def provider_block(
+    fleet: VendorFleet, names: tuple[str, ...] = VENDORS, anthropic: tuple[str, ...] = ()
+) -> str:
     lines = ["providers:"]
     for name in names:
         if name in anthropic:
-            lines.append(f'  {name}: {{kind: anthropic, base_url: "{fleet[name].base_url}", api_key: "k-{name}"}}')
+            lines.append(
+                f'  {name}: {{kind: anthropic, base_url: "{fleet[name].base_url}", api_key: "k-{name}"}}'
+            )
         else:
-            lines.append(f'  {name}: {{kind: openai_compatible, base_url: "{fleet[name].openai_base_url}"}}')
+            lines.append(
+                f'  {name}: {{kind: openai_compatible, base_url: "{fleet[name].openai_base_url}"}}'
+            )
     return "\n".join(lines) + "\n"
+
+
+FAST = """
+timeouts: {connect: 0.5, first_token: 1.5, idle: 0.8}
+retry: {backoff_base: 0.01, backoff_max: 0.05, rate_limit_max_wait: 0.5, rate_limit_cooldown: 0.3}
+breaker: {consecutive_failures: 3, open_seconds: 0.5, max_open_seconds: 2, min_calls: 10}
+"""
+
+
+def config_for(
+    fleet: VendorFleet, routes: str, extra: str = FAST, anthropic: tuple[str, ...] = ()
+) -> str:
+    """A gateway config over the session's vendors; `routes` is the YAML of `routes:`."""
+    return extra + provider_block(fleet, anthropic=anthropic) + "routes:\n" + routes
 
 
 @pytest.fixture

@@ -45,8 +45,9 @@ async def read_body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise InvalidRequest(f"Request body is larger than {MAX_BODY} bytes.",
-                                 code="request_too_large")  # fmt: skip
+            raise InvalidRequest(
+                f"Request body is larger than {MAX_BODY} bytes.", code="request_too_large"
+            )
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -56,31 +57,45 @@ def parse_payload(raw: bytes, endpoint: str) -> dict[str, Any]:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
     if not isinstance(payload, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     model = payload.get("model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required and must be a non-empty string.",
-                             code="invalid_value", param="model")  # fmt: skip
+        raise InvalidRequest(
+            "'model' is required and must be a non-empty string.",
+            code="invalid_value",
+            param="model",
+        )
     if endpoint == "chat":
         _check_messages(payload.get("messages"))
         if not isinstance(payload.get("stream", False), bool):
             raise InvalidRequest("'stream' must be a boolean.", code="invalid_type", param="stream")
     elif not isinstance(payload.get("input"), str | list) or not payload["input"]:
-        raise InvalidRequest("'input' is required: a string or a non-empty array.",
-                             code="invalid_value", param="input")  # fmt: skip
+        raise InvalidRequest(
+            "'input' is required: a string or a non-empty array.",
+            code="invalid_value",
+            param="input",
+        )
     return payload
 
 
 def _check_messages(messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' is required and must be a non-empty array.",
-                             code="invalid_value", param="messages")  # fmt: skip
+        raise InvalidRequest(
+            "'messages' is required and must be a non-empty array.",
+            code="invalid_value",
+            param="messages",
+        )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise InvalidRequest(f"messages[{i}] must be an object with a string 'role'.",
-                                 code="invalid_value", param=f"messages[{i}]")  # fmt: skip
+            raise InvalidRequest(
+                f"messages[{i}] must be an object with a string 'role'.",
+                code="invalid_value",
+                param=f"messages[{i}]",
+            )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -99,8 +114,11 @@ def _deadline(scope: Scope, route_timeout: float, now: float) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds < 1e6:
-        raise InvalidRequest("Header x-gateway-timeout must be a positive number of seconds.",
-                             code="invalid_value", param="x-gateway-timeout")  # fmt: skip
+        raise InvalidRequest(
+            "Header x-gateway-timeout must be a positive number of seconds.",
+            code="invalid_value",
+            param="x-gateway-timeout",
+        )
     return now + min(seconds, route_timeout)
 
 
@@ -126,20 +144,35 @@ class OpenAIEndpoint:
                 status = 405
             await responses.send_json(send, status, body, [(b"x-request-id", request_id.encode())])
 
-    async def _serve(self, scope: Scope, receive: Receive, send: ASGISend,
-                     payload: dict[str, Any], request_id: str) -> None:  # fmt: skip
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: ASGISend,
+        payload: dict[str, Any],
+        request_id: str,
+    ) -> None:
         state = self.get_state()
         snapshot = state.snapshot
         route = snapshot.routes.get(payload["model"])
         if route is None:
-            raise UnknownModel(payload["model"], snapshot.routes)
+            raise UnknownModel(payload["model"], list(snapshot.routes))
         now = state.clock()
-        ctx = RequestContext(request_id, route, snapshot, payload, self.endpoint,
-                             _deadline(scope, route.config.timeout, now))  # fmt: skip
+        ctx = RequestContext(
+            request_id,
+            route,
+            snapshot,
+            payload,
+            self.endpoint,
+            _deadline(scope, route.config.timeout, now),
+            observer=state.observer,
+        )
         state.budget.record_request(now)
+        state.observer.request_started(ctx)
+        stream = payload.get("stream") is True and self.endpoint == "chat"
         version = f"{snapshot.version}-{snapshot.loaded.digest}"
         try:
-            if payload.get("stream") is True and self.endpoint == "chat":
+            if stream:
                 await self._stream(state, ctx, receive, send, version)
             else:
                 await self._complete(state, ctx, send, version)
@@ -147,38 +180,63 @@ class OpenAIEndpoint:
             status, body = responses.vendor_rejected(exc)
             headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
             await responses.send_json(send, status, body, headers)
+            state.observer.request_finished(ctx, status, None, None, stream)
         except NoDeploymentSucceeded as exc:
             status, body, extra = responses.all_failed(exc)
             headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
             await responses.send_json(send, status, body, [*extra, *headers])
+            state.observer.request_finished(ctx, status, None, None, stream)
 
-    async def _complete(self, state: GatewayState, ctx: RequestContext, send: ASGISend,
-                        version: str) -> None:  # fmt: skip
+    async def _complete(
+        self, state: GatewayState, ctx: RequestContext, send: ASGISend, version: str
+    ) -> None:
         candidates, retry_after = initial_candidates(state, ctx)
 
         async def start(d: Deployment, request: UpstreamRequest) -> UpstreamResponse:
             return await state.adapters[d.provider].complete(request)
 
-        success = await walk(state, ctx, candidates, start,
-                             lambda d: {**ctx.body, "model": d.model}, retry_after=retry_after)  # fmt: skip
+        success = await walk(
+            state,
+            ctx,
+            candidates,
+            start,
+            lambda d: {**ctx.body, "model": d.model},
+            retry_after=retry_after,
+        )
         success.finish()
         d, answer = success.deployment, success.value
         ctx.note(d, "ok", "ok", 200, "", state.clock() - success.started)
         model = answer.data.get("model") or d.model
-        headers = responses.gateway_headers(ctx.request_id, ctx.attempts, d.provider, str(model),
-                                            version)  # fmt: skip
+        headers = responses.gateway_headers(
+            ctx.request_id, ctx.attempts, d.provider, str(model), version
+        )
         await responses.send_json(send, 200, answer.raw, headers)
+        state.observer.request_finished(ctx, 200, d, answer.data.get("usage"), False)
 
-    async def _stream(self, state: GatewayState, ctx: RequestContext, receive: Receive,
-                      send: ASGISend, version: str) -> None:  # fmt: skip
+    async def _stream(
+        self,
+        state: GatewayState,
+        ctx: RequestContext,
+        receive: Receive,
+        send: ASGISend,
+        version: str,
+    ) -> None:
         success = await open_stream(state, ctx)
         d = success.deployment
         ctx.note(d, "ok", "ok", 200, "", state.clock() - success.started)
-        first_model = next((c.get("model") for c, _ in success.value.held if c.get("model")), d.model)
-        headers = responses.gateway_headers(ctx.request_id, ctx.attempts, d.provider,
-                                            str(first_model), version)  # fmt: skip
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*responses.SSE_HEADERS, *headers]})  # fmt: skip
+        first_model = next(
+            (c.get("model") for c, _ in success.value.held if c.get("model")), d.model
+        )
+        headers = responses.gateway_headers(
+            ctx.request_id, ctx.attempts, d.provider, str(first_model), version
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*responses.SSE_HEADERS, *headers],
+            }
+        )
 
         async def send_bytes(data: bytes) -> None:
             await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -194,8 +252,12 @@ class OpenAIEndpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await relaying
         if relaying in done and not relaying.cancelled():
-            relaying.result()
+            complete = relaying.result()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+            status = 200 if complete else 502
+        else:
+            status = 499  # the client went away; the upstream request was cancelled
+        state.observer.request_finished(ctx, status, d, relay.delivered.usage, True)
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -27,8 +27,11 @@ def route_header(attempts: Sequence[AttemptRecord]) -> str:
     """Compact `deployment=outcome:reason` list of every attempt, in order."""
     parts = []
     for a in attempts:
-        parts.append(f"{a.deployment}={a.outcome}" if a.outcome == "ok"
-                     else f"{a.deployment}={a.outcome}:{a.reason}")  # fmt: skip
+        parts.append(
+            f"{a.deployment}={a.outcome}"
+            if a.outcome == "ok"
+            else f"{a.deployment}={a.outcome}:{a.reason}"
+        )
     return ",".join(parts)
 
 
@@ -54,17 +57,22 @@ def gateway_headers(
     return headers
 
 
-async def send_json(send: ASGISend, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]]) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers],
-    })  # fmt: skip
+async def send_json(
+    send: ASGISend, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-def error_body(message: str, error_type: str, code: str | None, param: str | None = None,
-               **extra: Any) -> bytes:  # fmt: skip
+def error_body(
+    message: str, error_type: str, code: str | None, param: str | None = None, **extra: Any
+) -> bytes:
     error: dict[str, Any] = {"message": message, "type": error_type, "param": param, "code": code}
     error.update(extra)
     return orjson.dumps({"error": error})
@@ -85,15 +93,24 @@ def all_failed(exc: NoDeploymentSucceeded) -> tuple[int, bytes, Headers]:
     tried = [a for a in exc.attempts if a.outcome != "skipped"]
     summary = "; ".join(f"{a.deployment}: {a.reason}" for a in exc.attempts) or "none available"
     stop = getattr(exc, "stop_reason", "")
-    message = (f"All deployments for model '{exc.alias}' failed or are unavailable "
-               f"({len(tried)} attempted{', stopped by ' + stop if stop else ''}): {summary}. "
-               "Retry after the time in the Retry-After header.")  # fmt: skip
+    message = (
+        f"All deployments for model '{exc.alias}' failed or are unavailable "
+        f"({len(tried)} attempted{', stopped by ' + stop if stop else ''}): {summary}. "
+        "Retry after the time in the Retry-After header."
+    )
     attempts = [
-        {"deployment": a.deployment, "provider": a.provider, "model": a.model,
-         "outcome": a.outcome, "reason": a.reason, "status": a.status,
-         "message": a.message[:300], "duration_ms": a.duration_ms}
+        {
+            "deployment": a.deployment,
+            "provider": a.provider,
+            "model": a.model,
+            "outcome": a.outcome,
+            "reason": a.reason,
+            "status": a.status,
+            "message": a.message[:300],
+            "duration_ms": a.duration_ms,
+        }
         for a in exc.attempts
-    ]  # fmt: skip
+    ]
     body = error_body(message, "upstream_error", "all_providers_failed", None, attempts=attempts)
     retry_after = str(max(1, round(exc.retry_after)))
     return exc.status, body, [(b"retry-after", retry_after.encode())]

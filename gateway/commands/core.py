@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.config import ConfigError, LoadedConfig, load_file
+from gateway.config import LoadedConfig, load_file
+from gateway.errors import ConfigError
 from gateway.routing import build_routes, describe
 
 ConfigOption = typer.Option(Path("providers.yaml"), "--config", "-c", help="path to providers.yaml")
@@ -54,7 +55,8 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve the OpenAI-compatible API on uvicorn (uvloop + httptools)."""
-        from gateway.server import PortUnavailable, serve as run
+        from gateway.server import PortUnavailable
+        from gateway.server import serve as run
 
         console = Console(stderr=True)
         loaded = load_or_exit(config, console)

@@ -43,12 +43,18 @@ Simulated vendors: {", ".join(f"{n} {u}" for n, u in vendors.items())}
     -d '{{"model": "demo-chat", "messages": [{{"role": "user", "content": "hello"}}]}}' -i
 
 [bold]Or with the openai SDK:[/]
-  python -c "from openai import OpenAI; c = OpenAI(base_url='{gateway_url}/v1', api_key='none'); \\
-print(c.chat.completions.create(model='demo-chat', messages=[{{'role': 'user', 'content': 'hello'}}]).choices[0].message.content)"
+  from openai import OpenAI
+  client = OpenAI(base_url="{gateway_url}/v1", api_key="none")
+  reply = client.chat.completions.create(
+      model="demo-chat", messages=[{{"role": "user", "content": "hello"}}])
+  print(reply.choices[0].message.content)
 
-[bold]Break a vendor and watch traffic move[/] (see the x-gateway-provider and x-gateway-route headers):
-  curl -s -X POST {alpha}/_sim/faults -H 'content-type: application/json' -d '{{"kind": "status", "status": 503}}'
-  curl -s -X POST {alpha}/_sim/faults -H 'content-type: application/json' -d '{{"kind": "cut", "after_chunks": 3}}'
+[bold]Break a vendor and watch traffic move[/]
+(the x-gateway-provider and x-gateway-route response headers show who served and why):
+  curl -s -X POST {alpha}/_sim/faults -H 'content-type: application/json' \\
+    -d '{{"kind": "status", "status": 503}}'
+  curl -s -X PUT {alpha}/_sim/faults -H 'content-type: application/json' \\
+    -d '[{{"kind": "cut", "after_chunks": 4}}]'     # then stream with "stream": true
   curl -s -X DELETE {alpha}/_sim/faults      # heal it
   curl -s {alpha}/_sim/stats                 # what the vendor saw
 
@@ -72,11 +78,14 @@ def register(app: typer.Typer) -> None:
         except PortUnavailable as exc:
             console.print(f"[bold red]Cannot start the demo:[/] {exc}")
             raise typer.Exit(2) from None
-        specs = [VendorSpec(name=name, models=("sim-gpt", "sim-claude", "sim-embed"))
-                 for name in DEMO_VENDORS]  # fmt: skip
+        specs = [
+            VendorSpec(name=name, models=("sim-gpt", "sim-claude", "sim-embed"))
+            for name in DEMO_VENDORS
+        ]
         with VendorFleet.start(specs) as fleet:
             urls = {name: fleet[name].base_url for name in DEMO_VENDORS}
-            loaded: LoadedConfig = load_text(demo_config(urls["alpha"], urls["beta"],
-                                                         urls["gamma"], port), "demo")  # fmt: skip
+            loaded: LoadedConfig = load_text(
+                demo_config(urls["alpha"], urls["beta"], urls["gamma"], port), "demo"
+            )
             console.print(instructions(f"http://127.0.0.1:{port}", urls), highlight=False)
             build_server(loaded, log_level).run(sockets=[sock])
