@@ -1,17 +1,17 @@
 """Pure classification of a failed attempt: what the retry layer does next.
 
-    outcome                                  action          breaker failure
-    connect error / reset before headers     FAILOVER        yes
-    timeout (connect, first token, idle)     FAILOVER        yes
-    5xx, 529 overloaded, 408                 FAILOVER        yes
-    malformed or truncated body, cut stream  FAILOVER        yes
-    rescue replay diverged                   FAILOVER        no
-    429 asking a short wait                  WAIT_SAME       no
-    429 asking a long wait                   FAILOVER        no  (deployment cools down)
-    429 with no header                       FAILOVER        no  (short jittered cool-down)
-    400 context length exceeded              LARGER_CONTEXT  no
-    400 content policy                       RETURN / FAILOVER (route setting), no
-    other 4xx                                RETURN          no
+outcome                                  action          breaker failure
+connect error / reset before headers     FAILOVER        yes
+timeout (connect, first token, idle)     FAILOVER        yes
+5xx, 529 overloaded, 408                 FAILOVER        yes
+malformed or truncated body, cut stream  FAILOVER        yes
+rescue replay diverged                   FAILOVER        no
+429 asking a short wait                  WAIT_SAME       no
+429 asking a long wait                   FAILOVER        no  (deployment cools down)
+429 with no header                       FAILOVER        no  (short jittered cool-down)
+400 context length exceeded              LARGER_CONTEXT  no
+400 content policy                       RETURN / FAILOVER (route setting), no
+other 4xx                                RETURN          no
 """
 
 from __future__ import annotations
@@ -53,10 +53,19 @@ class Policy:
     content_policy_failover: bool
 
 
-_CONTEXT_MARKERS = ("context_length_exceeded", "context length", "maximum context",
-                    "prompt is too long", "too many tokens")  # fmt: skip
-_POLICY_MARKERS = ("content_policy_violation", "content_filter", "content management policy",
-                   "safety system")  # fmt: skip
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "context length",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+)
+_POLICY_MARKERS = (
+    "content_policy_violation",
+    "content_filter",
+    "content management policy",
+    "safety system",
+)
 
 
 def _mentions(error: UpstreamError, markers: tuple[str, ...]) -> bool:

@@ -24,9 +24,20 @@ OPENAI_COMPATIBLE_KINDS = frozenset(
 )
 LITELLM_KINDS = frozenset({"anthropic", "bedrock", "vertex_ai", "cohere", "gemini"})
 ProviderKind = Literal[
-    "openai", "azure", "vllm", "ollama", "groq", "mistral", "together", "openai_compatible",
-    "anthropic", "bedrock", "vertex_ai", "cohere", "gemini",
-]  # fmt: skip
+    "openai",
+    "azure",
+    "vllm",
+    "ollama",
+    "groq",
+    "mistral",
+    "together",
+    "openai_compatible",
+    "anthropic",
+    "bedrock",
+    "vertex_ai",
+    "cohere",
+    "gemini",
+]
 RescueStrategy = Literal["continuation", "splice"]
 
 # Vendors whose chat API continues a trailing assistant message (prefill).
@@ -181,9 +192,11 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
         key = loader.construct_object(key_node)
         if key in seen:
             raise ConfigError(
-                [f"line {key_node.start_mark.line + 1}: duplicate key '{key}' "
-                 f"(first defined on line {seen[key] + 1})"]
-            )  # fmt: skip
+                [
+                    f"line {key_node.start_mark.line + 1}: duplicate key '{key}' "
+                    f"(first defined on line {seen[key] + 1})"
+                ]
+            )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node)
 
@@ -206,12 +219,12 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError([f"{where}YAML syntax error: {problem}"], source) from None
 
 
-def _substitute_env(
-    node: Any, path: str, env: Mapping[str, str], missing: dict[str, str]
-) -> Any:
+def _substitute_env(node: Any, path: str, env: Mapping[str, str], missing: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        return {k: _substitute_env(v, f"{path}.{k}" if path else str(k), env, missing)
-                for k, v in node.items()}  # fmt: skip
+        return {
+            k: _substitute_env(v, f"{path}.{k}" if path else str(k), env, missing)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_substitute_env(v, f"{path}[{i}]", env, missing) for i, v in enumerate(node)]
     if isinstance(node, str) and "$" in node:
@@ -287,8 +300,10 @@ def validate(raw: Any, source: str, env: Mapping[str, str] | None = None) -> Loa
             disabled[parts[1]] = f"environment variable {var} is not set"
             data["providers"][parts[1]]["api_key"] = None
         else:
-            problems.append(f"{path}: environment variable {var} is not set "
-                            f"(export it, or write ${{{var}:-default}})")  # fmt: skip
+            problems.append(
+                f"{path}: environment variable {var} is not set "
+                f"(export it, or write ${{{var}:-default}})"
+            )
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:

@@ -127,9 +127,7 @@ def plan(route: Route, view: HealthView, rng: random.Random, now: float) -> Plan
     return Plan(tuple(candidates), tuple(skipped))
 
 
-def larger_context(
-    candidates: Sequence[Deployment], than: Deployment
-) -> tuple[Deployment, ...]:
+def larger_context(candidates: Sequence[Deployment], than: Deployment) -> tuple[Deployment, ...]:
     """Candidates whose configured context window is larger than `than`'s."""
     floor = than.context_window or 0
     return tuple(d for d in candidates if d.context_window is not None and d.context_window > floor)

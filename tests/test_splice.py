@@ -224,8 +224,10 @@ def test_tool_call_divergence_raises(replay: list[dict[str, Any]]) -> None:
 
 
 def test_text_then_tool_call() -> None:
-    sent = [chunk("Let me check.", role="assistant", id="orig"),
-            chunk(id="orig", tool_calls=[call(0, id="call_1", name="f", arguments='{"a"')])]
+    sent = [
+        chunk("Let me check.", role="assistant", id="orig"),
+        chunk(id="orig", tool_calls=[call(0, id="call_1", name="f", arguments='{"a"')]),
+    ]
     delivered = deliver(sent)
     replay = [chunk("Let me"), chunk(" check."),
               chunk(tool_calls=[call(0, id="call_9", name="f", arguments='{"a": 1}')]),
@@ -311,7 +313,10 @@ def test_continuation_body_appends_the_delivered_text_as_prefill() -> None:
     assert out["messages"] == [{"role": "user", "content": "Tell me a story"},
                                {"role": "assistant", "content": "Once upon"}]  # fmt: skip
     assert {k: v for k, v in out.items() if k != "messages"} == {
-        "model": "m", "stream": True, "temperature": 0.2}
+        "model": "m",
+        "stream": True,
+        "temperature": 0.2,
+    }
 
 
 def test_delivered_records_choice_zero() -> None:
@@ -324,10 +329,11 @@ def test_delivered_records_choice_zero() -> None:
         chunk(finish="tool_calls"),
         usage_chunk(),
     ])  # fmt: skip
-    assert (d.chunk_id, d.content, d.finish_reason, d.chunks) == (
-        "first", "Hello", "tool_calls", 7)
+    assert (d.chunk_id, d.content, d.finish_reason, d.chunks) == ("first", "Hello", "tool_calls", 7)
     assert [(i, c.id, c.name, c.arguments) for i, c in d.tool_calls.items()] == [
-        (0, "c1", "f", '{"x": 1}'), (1, "c2", "g", "")]
+        (0, "c1", "f", '{"x": 1}'),
+        (1, "c2", "g", ""),
+    ]
     assert d.started
 
 

@@ -20,7 +20,7 @@ CASES = [
     ("two events in one read", [b"data: 1\n\ndata: 2\n\n"], [b"1", b"2"]),
     ("no space after colon", [b"data:1\n\n"], [b"1"]),
     ("only one leading space removed", [b"data:  1\n\n"], [b" 1"]),
-    ("split inside the payload", [b"data: {\"a\"", b":1}\n\n"], [b'{"a":1}']),
+    ("split inside the payload", [b'data: {"a"', b":1}\n\n"], [b'{"a":1}']),
     ("split inside the prefix", [b"da", b"ta: 1\n", b"\n"], [b"1"]),
     ("split between the two newlines", [b"data: 1\n", b"\ndata: 2\n\n"], [b"1", b"2"]),
     ("CRLF line endings", [b"data: 1\r\n\r\ndata: 2\r\n\r\n"], [b"1", b"2"]),
