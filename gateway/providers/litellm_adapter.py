@@ -59,8 +59,9 @@ _CONNECTION_ERRORS = (httpx.TransportError, aiohttp.ClientError, OSError)
 
 
 def _load_litellm() -> tuple[Any, Any, Any]:
-    """Import litellm on first use: it is slow, and fetches a price map unless told not to."""
+    """Import litellm on first use (slow); stop it fetching config files from GitHub."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
     litellm: Any = importlib.import_module("litellm")
     litellm.suppress_debug_info = True  # otherwise every error prints a banner to stdout
     handler = importlib.import_module("litellm.llms.custom_httpx.http_handler").AsyncHTTPHandler
@@ -185,11 +186,9 @@ class LiteLLMAdapter:
     async def complete(self, request: UpstreamRequest) -> UpstreamResponse:
         deadline = asyncio.get_running_loop().time() + request.first_token_timeout
         result, tap = await self._open(request, deadline, stream=False)
+        convert = embedding_to_openai if request.endpoint == "embeddings" else completion_to_openai
         try:
-            if request.endpoint == "embeddings":
-                data = embedding_to_openai(result, self.kind)
-            else:
-                data = completion_to_openai(result, self.kind)
+            data = convert(result, self.kind)
         except (AttributeError, TypeError, ValueError) as exc:
             raise UpstreamProtocolError(f"{self.name}: unusable answer: {exc}") from exc
         return UpstreamResponse(raw=orjson.dumps(data), data=data, headers=tap.headers)
