@@ -18,8 +18,8 @@ RUN python -m venv /opt/venv
 
 # Dependencies first, so editing the code does not invalidate this layer. Every wheel is
 # checked against the sha256 in the lock; anything not in the lock is refused.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements-runtime.lock
 
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway

@@ -157,12 +157,24 @@ def test_build_stage_installs_only_from_the_hash_pinned_lock(
 ) -> None:
     assert len(stages) >= 2, "expected a multi-stage build"
     runs = [i.args for i in stages[0] if i.keyword == "RUN"]
-    lock_installs = [r for r in runs if "-r requirements.lock" in r]
+    lock_installs = [r for r in runs if "-r requirements-runtime.lock" in r]
     assert lock_installs and all("--require-hashes" in r for r in lock_installs)
     assert any(r.split()[-1] == "." and "--no-deps" in r for r in runs), (
         "the project itself must be installed with --no-deps (its deps come from the lock)"
     )
-    assert "--hash=sha256:" in (ROOT / "requirements.lock").read_text()
+    assert "--hash=sha256:" in (ROOT / "requirements-runtime.lock").read_text()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    found = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", path.read_text(), re.MULTILINE)
+    return {name.lower(): version for name, version in found}
+
+
+def test_runtime_lock_is_the_dev_lock_without_dev_tools() -> None:
+    """The image installs the runtime lock; its pins must be exactly the ones tests ran with."""
+    runtime, dev = _pins(ROOT / "requirements-runtime.lock"), _pins(ROOT / "requirements.lock")
+    assert runtime and {name: dev.get(name) for name in runtime} == runtime
+    assert "pytest" in dev and "pytest" not in runtime
 
 
 def test_base_image_is_pinned_slim_python(stages: list[list[Instruction]]) -> None:
