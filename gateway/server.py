@@ -52,8 +52,3 @@ def build_server(loaded: LoadedConfig, log_level: str = "warning") -> uvicorn.Se
         server_header=False,
     )
     return uvicorn.Server(config)
-
-
-def serve(loaded: LoadedConfig, host: str, port: int, log_level: str = "warning") -> None:
-    sock = bind(host, port)
-    build_server(loaded, log_level).run(sockets=[sock])

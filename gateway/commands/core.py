@@ -32,7 +32,7 @@ def print_table(loaded: LoadedConfig, console: Console) -> None:
     for alias, position, deployment, tier, weight, window in describe(build_routes(loaded.config)):
         provider = deployment.split("/", 1)[0]
         why = loaded.disabled.get(provider)
-        state = f"[red]disabled: {why}[/]" if why else "[green]enabled[/]"
+        state = "[red]disabled[/]" if why else "[green]enabled[/]"
         table.add_row(alias, str(position), deployment, tier, f"{weight:g}", window, state)
     console.print(table)
     for provider, why in loaded.disabled.items():
@@ -55,8 +55,7 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve the OpenAI-compatible API on uvicorn (uvloop + httptools)."""
-        from gateway.server import PortUnavailable
-        from gateway.server import serve as run
+        from gateway.server import PortUnavailable, bind, build_server
 
         console = Console(stderr=True)
         loaded = load_or_exit(config, console)
@@ -64,9 +63,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]provider '{provider}' disabled: {why}[/]")
         server = loaded.config.server
         listen_host, listen_port = host or server.host, server.port if port is None else port
-        console.print(f"gateway listening on http://{listen_host}:{listen_port}/v1")
         try:
-            run(loaded, listen_host, listen_port, log_level)
+            sock = bind(listen_host, listen_port)
         except PortUnavailable as exc:
             console.print(f"[bold red]Cannot start:[/] {exc}")
             raise typer.Exit(2) from None
+        console.print(f"gateway listening on http://{listen_host}:{listen_port}/v1")
+        build_server(loaded, log_level).run(sockets=[sock])

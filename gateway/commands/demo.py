@@ -87,5 +87,7 @@ def register(app: typer.Typer) -> None:
             loaded: LoadedConfig = load_text(
                 demo_config(urls["alpha"], urls["beta"], urls["gamma"], port), "demo"
             )
-            console.print(instructions(f"http://127.0.0.1:{port}", urls), highlight=False)
+            console.print(
+                instructions(f"http://127.0.0.1:{port}", urls), highlight=False, soft_wrap=True
+            )
             build_server(loaded, log_level).run(sockets=[sock])
