@@ -205,11 +205,13 @@ class Relay:
     async def _rescue(self, failure: UpstreamError) -> Success[Opened] | None:
         state, ctx = self.state, self.ctx
         now = state.clock()
+        # A long answer may outlive the request deadline; the rescue gets a window of its own.
+        ctx.deadline = max(ctx.deadline, now + ctx.route.config.timeout)
         candidates = plan(ctx.route, state, state.rng, now).candidates
         delivered = self.delivered
 
         async def start(d: Deployment, request: UpstreamRequest) -> Opened:
-            strategies = state.snapshot.config.providers[d.provider].rescue_strategies
+            strategies = ctx.snapshot.config.providers[d.provider].rescue_strategies
             if "continuation" in strategies and not delivered.tool_calls and delivered.content:
                 try:
                     cont = _with_body(request, continuation_body(request.body, delivered))
