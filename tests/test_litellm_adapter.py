@@ -28,6 +28,7 @@ from gateway.errors import (
 from gateway.providers.base import UpstreamRequest
 from gateway.providers.litellm_adapter import (
     LiteLLMAdapter,
+    _MalformedEvent,
     _Tap,
     chunk_to_openai,
     completion_to_openai,
@@ -118,6 +119,35 @@ def test_openai_only_gateways_never_import_litellm() -> None:
     code = ("import sys; from gateway.providers import registry, openai_compat; "
             "assert 'litellm' not in sys.modules, 'litellm imported'")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+TAP_CASES = [
+    ("anthropic, complete", [b'{"type":"message_start"}', b'{"type":"ping"}',
+                             b'{"type":"message_stop"}'], "message_stop", True),
+    ("anthropic, no message_stop", [b'{"type":"message_start"}', b'{"type":"message_delta"}'],
+     "message_stop", False),
+    ("cohere, complete", [b'{"type":"message-start"}', b'{"type":"message-end"}'],
+     "message-end", True),
+    ("no terminal protocol", [b'{"candidates":[]}', b"[DONE]", b'{"type":["odd"]}'], None, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("payloads", "expected", "terminal"),
+                         [c[1:] for c in TAP_CASES], ids=[c[0] for c in TAP_CASES])  # fmt: skip
+def test_tap_tracks_terminal_events(
+    payloads: list[bytes], expected: str | None, terminal: bool
+) -> None:
+    tap = _Tap(timeout={})
+    tap.check(payloads)
+    assert (tap.expected_terminal, tap.terminal, tap.malformed) == (expected, terminal, None)
+
+
+@pytest.mark.parametrize("payload", [b'{"type": "content_block_delta", "ind', b"[1, 2]", b"oops"])
+def test_tap_stops_at_a_malformed_event(payload: bytes) -> None:
+    tap = _Tap(timeout={})
+    with pytest.raises(_MalformedEvent):
+        tap.check([b'{"type":"message_start"}', payload, b'{"type":"message_stop"}'])
+    assert tap.malformed == payload and not tap.terminal
 
 
 # --- translation without the tap (litellm did not use our client) -------------------

@@ -94,13 +94,13 @@ class _Tap:
                 data = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 data = None
-            if not isinstance(data, dict):
+            if not isinstance(data, dict) and payload != b"[DONE]":
                 self.malformed = payload
                 raise _MalformedEvent(payload[:200].decode("utf-8", "replace"))
-            kind = data.get("type")
+            kind = str(data.get("type")) if isinstance(data, dict) else ""
             if kind in _TERMINAL_EVENTS:
                 self.expected_terminal = _TERMINAL_EVENTS[kind]
-            elif kind is not None and kind == self.expected_terminal:
+            elif kind == self.expected_terminal:
                 self.terminal = True
 
 
