@@ -764,3 +764,35 @@ def test_cli_arguments() -> None:
     assert [(spec.name, spec.port) for spec in specs] == [("a", 9001), ("b", 9002)]
     fault = parse_args(["--name", "a", "--fault", '{"kind": "reset", "rate": 0.5}'])[0].faults
     assert fault == (FaultSpec(kind="reset", rate=0.5),)
+
+
+async def test_go_down_refuses_connections_and_come_up_reopens_the_port() -> None:
+    async with serve_vendors(["epsilon"]) as handles:
+        vendor = handles["epsilon"]
+        url = vendor.openai_base_url + "/chat/completions"
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(url, json=chat("up"))).status_code == 200  # pooled now
+            port = vendor.port
+            await vendor.go_down()
+            assert not vendor.listening
+            with pytest.raises(httpx.TransportError):
+                await client.post(url, json=chat("down"))
+            async with httpx.AsyncClient() as fresh:
+                with pytest.raises(httpx.ConnectError):
+                    await fresh.post(url, json=chat("down"))
+            await vendor.come_up()
+            assert vendor.listening and vendor.port == port
+            answer = await client.post(url, json=chat("back"))
+            assert answer.json()["choices"][0]["message"]["content"] == expected_answer("back")
+
+
+def test_go_down_from_another_thread(alpha: VendorHandle) -> None:
+    import asyncio
+
+    asyncio.run(alpha.go_down())
+    try:
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(alpha.openai_base_url + "/chat/completions", json=chat("x"), timeout=5)
+    finally:
+        asyncio.run(alpha.come_up())
+    assert httpx.post(alpha.openai_base_url + "/chat/completions", json=chat("x")).status_code == 200

@@ -18,6 +18,9 @@ no_done           stream completes without its terminal event (`[DONE]` / messag
 context_length    400 context_length_exceeded / "prompt is too long"
 content_policy    400 content_policy_violation / content filtering
 
+Besides faults, `await handle.go_down()` closes a vendor's port (connection refused, open
+connections aborted) and `await handle.come_up()` reopens it on the same port.
+
 Run them with `VendorFleet.start([...])` (background thread), `serve_vendors([...])`
 (current loop) or `python -m gateway.simulator --name alpha --port 9001`.
 """

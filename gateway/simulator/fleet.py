@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.simulator.faults import FaultSpec
 from gateway.simulator.server import VendorServer
@@ -80,6 +80,26 @@ class VendorHandle:
     def reset(self) -> None:
         """Clear faults and stats."""
         self._call(self._server.vendor.reset)
+
+    @property
+    def listening(self) -> bool:
+        return self._server.listening
+
+    async def go_down(self) -> None:
+        """Close the vendor's port: connections are refused (and open ones aborted) until
+        `come_up`. Awaitable from any event loop."""
+        await self._await_on_loop(self._server.stop_listening)
+
+    async def come_up(self) -> None:
+        """Reopen the port `go_down` closed."""
+        await self._await_on_loop(self._server.start_listening)
+
+    async def _await_on_loop(self, action: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if asyncio.get_running_loop() is self._loop:
+            await action()
+            return
+        future = asyncio.run_coroutine_threadsafe(action(), self._loop)
+        await asyncio.wait_for(asyncio.wrap_future(future), CALL_TIMEOUT)
 
     def _call(self, action: Callable[[], T]) -> T:
         try:

@@ -58,6 +58,7 @@ class VendorServer:
         self.vendor = Vendor(spec)
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
 
     @property
     def spec(self) -> VendorSpec:
@@ -80,7 +81,32 @@ class VendorServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._site = site
         self.port = int(runner.addresses[0][1])
+
+    @property
+    def listening(self) -> bool:
+        return self._site is not None
+
+    async def stop_listening(self) -> None:
+        """Go hard down: close the port (new connections are refused) and abort every open
+        connection, pooled keep-alive ones included. `start_listening` reopens the port."""
+        runner, site, self._site = self._runner, self._site, None
+        if runner is None or site is None:
+            return
+        await site.stop()
+        if runner.server is not None:
+            for handler in runner.server.connections:
+                if handler.transport is not None:
+                    handler.transport.abort()
+
+    async def start_listening(self) -> None:
+        """Reopen the port `stop_listening` closed (the same port number)."""
+        if self._runner is None or self._site is not None:
+            return
+        site = web.TCPSite(self._runner, self.spec.host, self.port)
+        await site.start()
+        self._site = site
 
     async def stop(self) -> None:
         self.vendor.closing.set()
