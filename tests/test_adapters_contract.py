@@ -35,10 +35,16 @@ from gateway.simulator import FaultSpec, VendorFleet, VendorHandle, VendorSpec, 
 KEY = "sk-sim-contract-0123456789"
 PROMPT = "Which river runs past the old mill?"
 SHORT = 0.3  # timeout for faults that hang
-TOOLS = [{"type": "function", "function": {
-    "name": "lookup", "description": "Look something up.",
-    "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
-}}]  # fmt: skip
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look something up.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+        },
+    }
+]
 
 
 @dataclass(frozen=True)
@@ -94,10 +100,19 @@ def adapter(backend: Backend, vendor: VendorHandle, session: aiohttp.ClientSessi
 
 
 def request(timeout: float = 5.0, **extra: Any) -> UpstreamRequest:
-    body = {"model": "sim-large", "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": 500, **extra}  # fmt: skip
-    return UpstreamRequest(body=body, endpoint="chat", connect_timeout=timeout,
-                           first_token_timeout=timeout, idle_timeout=timeout)  # fmt: skip
+    body = {
+        "model": "sim-large",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 500,
+        **extra,
+    }
+    return UpstreamRequest(
+        body=body,
+        endpoint="chat",
+        connect_timeout=timeout,
+        first_token_timeout=timeout,
+        idle_timeout=timeout,
+    )
 
 
 async def drain(adapter: Adapter, req: UpstreamRequest) -> list[StreamEvent]:
@@ -247,8 +262,9 @@ FAULTS: list[tuple[str, FaultSpec, tuple[bool, ...], Check]] = [
     ("context", FaultSpec(kind="context_length"), BOTH, vendor_code("context_length_exceeded")),
     ("policy", FaultSpec(kind="content_policy"), BOTH, vendor_code("content_policy_violation")),
 ]
-CASES = [(name, fault, streaming, check) for name, fault, modes, check in FAULTS
-         for streaming in modes]  # fmt: skip
+CASES = [
+    (name, fault, streaming, check) for name, fault, modes, check in FAULTS for streaming in modes
+]
 
 
 @pytest.mark.parametrize(

@@ -45,9 +45,16 @@ from litellm.types.utils import (  # noqa: E402
 )
 
 KEY = "sk-ant-edge-0123456789abcdef"
-MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-real",
-           "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn",
-           "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 2}}  # fmt: skip
+MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-real",
+    "content": [{"type": "text", "text": "Hello"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 5, "output_tokens": 2},
+}
 
 
 # --- conversion -----------------------------------------------------------------------
@@ -59,81 +66,182 @@ def stream_chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any)
 
 
 USAGE = Usage(prompt_tokens=3, completion_tokens=4, total_tokens=7)
-TOOL_START = {"tool_calls": [{"index": 0, "id": "t1", "type": "function",
-                              "function": {"name": "lookup", "arguments": ""}}]}  # fmt: skip
-TOOL_PIECE = {"tool_calls": [{"index": 0, "id": None, "type": "function",
-                              "function": {"name": None, "arguments": '{"q'}}]}  # fmt: skip
+TOOL_START = {
+    "tool_calls": [
+        {
+            "index": 0,
+            "id": "t1",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": ""},
+        }
+    ]
+}
+TOOL_PIECE = {
+    "tool_calls": [
+        {"index": 0, "id": None, "type": "function", "function": {"name": None, "arguments": '{"q'}}
+    ]
+}
 CHUNK_CASES = [
-    ("text with role", stream_chunk({"role": "assistant", "content": "Hi"}), False,
-     [[{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]]),
-    ("finish only", stream_chunk({}, "stop"), False,
-     [[{"index": 0, "delta": {}, "finish_reason": "stop"}]]),
+    (
+        "text with role",
+        stream_chunk({"role": "assistant", "content": "Hi"}),
+        False,
+        [[{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]],
+    ),
+    (
+        "finish only",
+        stream_chunk({}, "stop"),
+        False,
+        [[{"index": 0, "delta": {}, "finish_reason": "stop"}]],
+    ),
     ("empty chunk dropped", stream_chunk({}), False, []),
-    ("tool call opening", stream_chunk({"content": "", **TOOL_START}), False,
-     [[{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t1", "type": "function",
-       "function": {"name": "lookup", "arguments": ""}}]}, "finish_reason": None}]]),
-    ("tool call piece", stream_chunk({"content": "", **TOOL_PIECE}), False,
-     [[{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"q'}}]},
-       "finish_reason": None}]]),
+    (
+        "tool call opening",
+        stream_chunk({"content": "", **TOOL_START}),
+        False,
+        [
+            [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "t1",
+                                "type": "function",
+                                "function": {"name": "lookup", "arguments": ""},
+                            }
+                        ]
+                    },
+                    "finish_reason": None,
+                }
+            ]
+        ],
+    ),
+    (
+        "tool call piece",
+        stream_chunk({"content": "", **TOOL_PIECE}),
+        False,
+        [
+            [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"q'}}]},
+                    "finish_reason": None,
+                }
+            ]
+        ],
+    ),
     ("usage requested: own chunk", stream_chunk({}, usage=USAGE), True, [[]]),
     ("usage not requested: dropped", stream_chunk({}, usage=USAGE), False, []),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("chunk", "include_usage", "choices"),
-                         [c[1:] for c in CHUNK_CASES], ids=[c[0] for c in CHUNK_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("chunk", "include_usage", "choices"),
+    [c[1:] for c in CHUNK_CASES],
+    ids=[c[0] for c in CHUNK_CASES],
+)
 def test_chunk_to_openai(chunk: Any, include_usage: bool, choices: list[Any]) -> None:
     out = chunk_to_openai(chunk, "anthropic", include_usage)
     assert [c["choices"] for c in out] == choices
     for c in out:
         assert (c["id"], c["object"], c["created"], c["model"]) == (
-            "c1", "chat.completion.chunk", 7, "m")
+            "c1",
+            "chat.completion.chunk",
+            7,
+            "m",
+        )
     if include_usage and out:
         assert out[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
 
 
 def test_completion_to_openai_with_tool_call() -> None:
-    response = ModelResponse(id="r1", created=9, model="anthropic/claude-x", usage=USAGE,
-                             choices=[{"index": 0, "finish_reason": "tool_calls", "message": {
-                                 "role": "assistant", "content": None, "tool_calls": [
-                                     {"id": "t1", "type": "function",
-                                      "function": {"name": "lookup", "arguments": "{}"}}]}}])  # fmt: skip
+    response = ModelResponse(
+        id="r1",
+        created=9,
+        model="anthropic/claude-x",
+        usage=USAGE,
+        choices=[
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "t1",
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": "{}"},
+                        }
+                    ],
+                },
+            }
+        ],
+    )
     data = completion_to_openai(response, "anthropic")
     assert data["model"] == "claude-x" and data["object"] == "chat.completion"
-    assert data["choices"][0]["message"] == {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]}
+    assert data["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+        ],
+    }
     assert data["usage"]["total_tokens"] == 7
     orjson.dumps(data)  # plain JSON types only
 
 
 def test_embedding_to_openai() -> None:
-    response = EmbeddingResponse(model="cohere/embed-v3", usage=USAGE,
-                                 data=[{"object": "embedding", "index": 0, "embedding": [0.5]}])  # fmt: skip
+    response = EmbeddingResponse(
+        model="cohere/embed-v3",
+        usage=USAGE,
+        data=[{"object": "embedding", "index": 0, "embedding": [0.5]}],
+    )
     data = embedding_to_openai(response, "cohere")
-    assert data == {"object": "list", "model": "embed-v3",
-                    "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
-                    "usage": {"prompt_tokens": 3, "total_tokens": 7}}  # fmt: skip
+    assert data == {
+        "object": "list",
+        "model": "embed-v3",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+        "usage": {"prompt_tokens": 3, "total_tokens": 7},
+    }
 
 
 def test_openai_only_gateways_never_import_litellm() -> None:
-    code = ("import sys; from gateway.providers import registry, openai_compat; "
-            "assert 'litellm' not in sys.modules, 'litellm imported'")  # fmt: skip
+    code = (
+        "import sys; from gateway.providers import registry, openai_compat; "
+        "assert 'litellm' not in sys.modules, 'litellm imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 TAP_CASES = [
-    ("anthropic, complete", [b'{"type":"message_start"}', b'{"type":"ping"}',
-                             b'{"type":"message_stop"}'], "message_stop", True),
-    ("anthropic, no message_stop", [b'{"type":"message_start"}', b'{"type":"message_delta"}'],
-     "message_stop", False),
-    ("cohere, complete", [b'{"type":"message-start"}', b'{"type":"message-end"}'],
-     "message-end", True),
+    (
+        "anthropic, complete",
+        [b'{"type":"message_start"}', b'{"type":"ping"}', b'{"type":"message_stop"}'],
+        "message_stop",
+        True,
+    ),
+    (
+        "anthropic, no message_stop",
+        [b'{"type":"message_start"}', b'{"type":"message_delta"}'],
+        "message_stop",
+        False,
+    ),
+    (
+        "cohere, complete",
+        [b'{"type":"message-start"}', b'{"type":"message-end"}'],
+        "message-end",
+        True,
+    ),
     ("no terminal protocol", [b'{"candidates":[]}', b"[DONE]", b'{"type":["odd"]}'], None, False),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("payloads", "expected", "terminal"),
-                         [c[1:] for c in TAP_CASES], ids=[c[0] for c in TAP_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("payloads", "expected", "terminal"), [c[1:] for c in TAP_CASES], ids=[c[0] for c in TAP_CASES]
+)
 def test_tap_tracks_terminal_events(
     payloads: list[bytes], expected: str | None, terminal: bool
 ) -> None:
@@ -160,32 +268,68 @@ def raised(outer: BaseException, cause: BaseException) -> BaseException:
 
 def status_error(code: int) -> httpx.HTTPStatusError:
     request = httpx.Request("POST", "http://vendor/v1/messages")
-    response = httpx.Response(code, headers={"retry-after": "4"}, request=request,
-                              content=b'{"type":"error","error":{"type":"overloaded_error",'
-                                      b'"message":"Overloaded"}}')  # fmt: skip
+    response = httpx.Response(
+        code,
+        headers={"retry-after": "4"},
+        request=request,
+        content=b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+    )
     return httpx.HTTPStatusError("boom", request=request, response=response)
 
 
 TRANSLATE_CASES = [
-    ("timeout", lambda: litellm.Timeout("slow", model="m", llm_provider="anthropic"),
-     False, UpstreamTimeout),
-    ("529 behind a 500", lambda: raised(
-        litellm.InternalServerError("overloaded", llm_provider="anthropic", model="m"),
-        status_error(529)), False, UpstreamStatusError),
-    ("local bad request", lambda: litellm.BadRequestError("bad", model="m",
-                                                          llm_provider="anthropic"),
-     False, UpstreamStatusError),
-    ("connection", lambda: raised(
-        litellm.APIConnectionError("down", llm_provider="anthropic", model="m"),
-        httpx.ConnectError("refused")), False, UpstreamConnectError),
-    ("mid-stream", lambda: litellm.APIConnectionError("gone", llm_provider="a", model="m"),
-     True, UpstreamStreamCut),
-    ("body not json", lambda: raised(
-        litellm.APIConnectionError("bad", llm_provider="a", model="m"),
-        json.JSONDecodeError("Expecting value", "{oops", 1)), False, UpstreamProtocolError),
-    ("unknown failure", lambda: raised(RuntimeError("x"), ValueError("y")), False,
-     UpstreamProtocolError),
-]  # fmt: skip
+    (
+        "timeout",
+        lambda: litellm.Timeout("slow", model="m", llm_provider="anthropic"),
+        False,
+        UpstreamTimeout,
+    ),
+    (
+        "529 behind a 500",
+        lambda: raised(
+            litellm.InternalServerError("overloaded", llm_provider="anthropic", model="m"),
+            status_error(529),
+        ),
+        False,
+        UpstreamStatusError,
+    ),
+    (
+        "local bad request",
+        lambda: litellm.BadRequestError("bad", model="m", llm_provider="anthropic"),
+        False,
+        UpstreamStatusError,
+    ),
+    (
+        "connection",
+        lambda: raised(
+            litellm.APIConnectionError("down", llm_provider="anthropic", model="m"),
+            httpx.ConnectError("refused"),
+        ),
+        False,
+        UpstreamConnectError,
+    ),
+    (
+        "mid-stream",
+        lambda: litellm.APIConnectionError("gone", llm_provider="a", model="m"),
+        True,
+        UpstreamStreamCut,
+    ),
+    (
+        "body not json",
+        lambda: raised(
+            litellm.APIConnectionError("bad", llm_provider="a", model="m"),
+            json.JSONDecodeError("Expecting value", "{oops", 1),
+        ),
+        False,
+        UpstreamProtocolError,
+    ),
+    (
+        "unknown failure",
+        lambda: raised(RuntimeError("x"), ValueError("y")),
+        False,
+        UpstreamProtocolError,
+    ),
+]
 
 
 @pytest.fixture
@@ -200,12 +344,17 @@ def adapter_for(url: str, session: aiohttp.ClientSession, **extra: Any) -> LiteL
     return LiteLLMAdapter("claude", provider, session)
 
 
-@pytest.mark.parametrize(("make", "in_stream", "expected"),
-                         [c[1:] for c in TRANSLATE_CASES], ids=[c[0] for c in TRANSLATE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("make", "in_stream", "expected"),
+    [c[1:] for c in TRANSLATE_CASES],
+    ids=[c[0] for c in TRANSLATE_CASES],
+)
 async def test_translate_from_litellm_alone(
-    session: aiohttp.ClientSession, make: Callable[[], BaseException], in_stream: bool,
+    session: aiohttp.ClientSession,
+    make: Callable[[], BaseException],
+    in_stream: bool,
     expected: type[Exception],
-) -> None:  # fmt: skip
+) -> None:
     adapter = adapter_for("http://127.0.0.1:9", session)
     tap = _Tap(timeout={})
     error = adapter.translate(make(), tap, in_stream=in_stream, phase="first_token")
@@ -254,11 +403,18 @@ async def vendor() -> AsyncIterator[Vendor]:
 
 def req(timeout: float = 3.0, **body: Any) -> UpstreamRequest:
     return UpstreamRequest(
-        body={"model": "claude-x", "messages": [{"role": "user", "content": "hi"}],
-              "max_tokens": 50, **body},
-        endpoint="chat", connect_timeout=timeout, first_token_timeout=timeout,
-        idle_timeout=timeout, extra_headers={"x-trace": "t1"},
-    )  # fmt: skip
+        body={
+            "model": "claude-x",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 50,
+            **body,
+        },
+        endpoint="chat",
+        connect_timeout=timeout,
+        first_token_timeout=timeout,
+        idle_timeout=timeout,
+        extra_headers={"x-trace": "t1"},
+    )
 
 
 def sse(name: str, data: dict[str, Any]) -> bytes:
@@ -266,13 +422,19 @@ def sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 OPENING = [
-    sse("message_start", {"type": "message_start", "message": {**MESSAGE, "content": [],
-                                                              "stop_reason": None}}),
-    sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                "content_block": {"type": "text", "text": ""}}),
-    sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                "delta": {"type": "text_delta", "text": "Hel"}}),
-]  # fmt: skip
+    sse(
+        "message_start",
+        {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None}},
+    ),
+    sse(
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    ),
+    sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
+    ),
+]
 
 
 async def test_params_headers_and_model(vendor: Vendor, session: aiohttp.ClientSession) -> None:
@@ -294,10 +456,15 @@ async def test_overloaded_keeps_status_headers_and_hides_key(
     vendor: Vendor, session: aiohttp.ClientSession
 ) -> None:
     async def overloaded(request: web.Request) -> web.Response:
-        error = {"type": "error", "error": {"type": "overloaded_error",
-                                            "message": f"Overloaded (key {KEY})"}}  # fmt: skip
-        return web.json_response(error, status=529, headers={
-            "retry-after": "9", "anthropic-ratelimit-requests-remaining": "0"})
+        error = {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": f"Overloaded (key {KEY})"},
+        }
+        return web.json_response(
+            error,
+            status=529,
+            headers={"retry-after": "9", "anthropic-ratelimit-requests-remaining": "0"},
+        )
 
     vendor.handler = overloaded
     with pytest.raises(UpstreamStatusError) as info:
@@ -319,7 +486,9 @@ async def test_unusable_answer(vendor: Vendor, session: aiohttp.ClientSession) -
         await adapter_for(vendor.url, session).complete(req())
 
 
-async def test_error_event_mid_stream_is_a_cut(vendor: Vendor, session: aiohttp.ClientSession) -> None:
+async def test_error_event_mid_stream_is_a_cut(
+    vendor: Vendor, session: aiohttp.ClientSession
+) -> None:
     async def failing(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -365,8 +534,13 @@ async def test_connect_timeout(session: aiohttp.ClientSession) -> None:
         for filler in fillers:
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
-        request = UpstreamRequest(body=req().body, endpoint="chat", connect_timeout=0.2,
-                                  first_token_timeout=2, idle_timeout=2)  # fmt: skip
+        request = UpstreamRequest(
+            body=req().body,
+            endpoint="chat",
+            connect_timeout=0.2,
+            first_token_timeout=2,
+            idle_timeout=2,
+        )
         try:
             with pytest.raises(UpstreamTimeout) as info:
                 await adapter_for(f"http://127.0.0.1:{port}", session).complete(request)

@@ -26,9 +26,14 @@ from gateway.providers.base import StreamEvent, UpstreamRequest
 from gateway.providers.openai_compat import OpenAICompatAdapter, create_session
 
 KEY = "sk-test-0123456789abcdef"
-ANSWER = {"id": "c1", "object": "chat.completion", "model": "m",
-          "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
-                       "finish_reason": "stop"}]}  # fmt: skip
+ANSWER = {
+    "id": "c1",
+    "object": "chat.completion",
+    "model": "m",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+    ],
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -84,17 +89,21 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def adapter_for(url: str, session: aiohttp.ClientSession, **extra: Any) -> OpenAICompatAdapter:
-    provider = ProviderConfig(kind=extra.pop("kind", "openai"), base_url=url,
-                              api_key=SecretStr(KEY), **extra)  # fmt: skip
+    provider = ProviderConfig(
+        kind=extra.pop("kind", "openai"), base_url=url, api_key=SecretStr(KEY), **extra
+    )
     return OpenAICompatAdapter("up", provider, session)
 
 
 def req(endpoint: str = "chat", timeout: float = 2.0, **body: Any) -> UpstreamRequest:
     return UpstreamRequest(
         body={"model": "m", "messages": [{"role": "user", "content": "x"}], **body},
-        endpoint=endpoint, connect_timeout=timeout, first_token_timeout=timeout,
-        idle_timeout=timeout, extra_headers={"x-trace": "t1"},
-    )  # fmt: skip
+        endpoint=endpoint,
+        connect_timeout=timeout,
+        first_token_timeout=timeout,
+        idle_timeout=timeout,
+        extra_headers={"x-trace": "t1"},
+    )
 
 
 async def sse(request: web.Request, chunks: list[bytes], pause: float = 0.0) -> web.StreamResponse:
@@ -135,8 +144,9 @@ async def test_azure_url_and_key_header(upstream: Upstream, session: Any) -> Non
 
 
 async def test_no_key_sends_no_authorization(upstream: Upstream, session: Any) -> None:
-    adapter = OpenAICompatAdapter("up", ProviderConfig(kind="vllm", base_url=upstream.base_url),
-                                  session)  # fmt: skip
+    adapter = OpenAICompatAdapter(
+        "up", ProviderConfig(kind="vllm", base_url=upstream.base_url), session
+    )
     await adapter.complete(req())
     assert "Authorization" not in upstream.seen[-1][1]
 
@@ -155,8 +165,13 @@ async def test_status_error_carries_vendor_details_without_the_key(
     upstream: Upstream, session: Any
 ) -> None:
     async def limited(request: web.Request) -> web.Response:
-        error = {"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid",
-                           "code": "invalid_api_key"}}  # fmt: skip
+        error = {
+            "error": {
+                "message": f"Incorrect API key provided: {KEY}",
+                "type": "invalid",
+                "code": "invalid_api_key",
+            }
+        }
         return web.json_response(error, status=401, headers={"Retry-After": "3"})
 
     upstream.handler = limited
@@ -226,8 +241,13 @@ async def test_connect_timeout(session: Any) -> None:
         for filler in fillers:
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
-        request = UpstreamRequest(body={"model": "m"}, endpoint="chat", connect_timeout=0.2,
-                                  first_token_timeout=2, idle_timeout=2)  # fmt: skip
+        request = UpstreamRequest(
+            body={"model": "m"},
+            endpoint="chat",
+            connect_timeout=0.2,
+            first_token_timeout=2,
+            idle_timeout=2,
+        )
         try:
             with pytest.raises(UpstreamTimeout) as info:
                 await adapter_for(f"http://127.0.0.1:{port}/v1", session).complete(request)
@@ -290,8 +310,10 @@ async def test_close_before_headers(raw_server: Any, session: Any) -> None:
 
 async def test_truncated_body(raw_server: Any, session: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 500\r\n\r\n" + orjson.dumps(ANSWER)[:40])  # fmt: skip
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500\r\n\r\n" + orjson.dumps(ANSWER)[:40]
+        )
         await writer.drain()
 
     with pytest.raises(UpstreamProtocolError):
@@ -310,9 +332,10 @@ async def test_invalid_http_response(raw_server: Any, session: Any) -> None:
 async def test_stream_cut_mid_chunked_body(raw_server: Any, session: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         event = b'data: {"choices": []}\n\n'
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n"
-                     + f"{len(event):x}\r\n".encode() + event + b"\r\n")  # fmt: skip
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(event):x}\r\n".encode() + event + b"\r\n"
+        )
         await writer.drain()
         await asyncio.sleep(0.05)
         reset(writer)
@@ -334,18 +357,26 @@ def chunk(text: str) -> bytes:
 
 async def test_stream_normalises_events(upstream: Upstream, session: Any) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await sse(request, [
-            b": keep-alive\r\n\r\n", b"event: message\r\n" + chunk("Hel")[:10],
-            chunk("Hel")[10:] + b"\r\n\r\n" + chunk("lo") + b"\r", b"\n\r\ndata: [DONE]\r\n\r\n",
-            chunk("ignored after done") + b"\n\n",
-        ])  # fmt: skip
+        return await sse(
+            request,
+            [
+                b": keep-alive\r\n\r\n",
+                b"event: message\r\n" + chunk("Hel")[:10],
+                chunk("Hel")[10:] + b"\r\n\r\n" + chunk("lo") + b"\r",
+                b"\n\r\ndata: [DONE]\r\n\r\n",
+                chunk("ignored after done") + b"\n\n",
+            ],
+        )
 
     upstream.handler = handler
     stream = await adapter_for(upstream.base_url, session).stream(req())
     assert stream.headers["Content-Type"] == "text/event-stream"
     events = await collect(stream)
-    assert [e.raw for e in events] == [chunk("Hel") + b"\n\n", chunk("lo") + b"\n\n",
-                                       b"data: [DONE]\n\n"]  # fmt: skip
+    assert [e.raw for e in events] == [
+        chunk("Hel") + b"\n\n",
+        chunk("lo") + b"\n\n",
+        b"data: [DONE]\n\n",
+    ]
     assert events[0].data == {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}
     assert events[-1].is_done
     assert upstream.body["stream"] is True

@@ -48,11 +48,15 @@ _DONE_EVENT = StreamEvent(raw=b"data: [DONE]\n\n", data=None)
 _BACKSTOP_MARGIN = 1.0  # litellm's own read timeout, behind our precise bounds
 # A stream that opened with the first event must end with the second to be complete.
 _TERMINAL_EVENTS = {"message_start": "message_stop", "message-start": "message-end"}
-_VENDOR_CODES = {"ContextWindowExceededError": "context_length_exceeded",
-                 "ContentPolicyViolationError": "content_policy_violation"}
+_VENDOR_CODES = {
+    "ContextWindowExceededError": "context_length_exceeded",
+    "ContentPolicyViolationError": "content_policy_violation",
+}
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
-_USAGE_DETAILS = (("prompt_tokens_details", "cached_tokens"),
-                  ("completion_tokens_details", "reasoning_tokens"))  # fmt: skip
+_USAGE_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+)
 _TIMEOUTS = (httpx.TimeoutException, TimeoutError)
 _CONNECT_TIMEOUTS = (httpx.ConnectTimeout, aiohttp.ConnectionTimeoutError)
 _CONNECTION_ERRORS = (httpx.TransportError, aiohttp.ClientError, OSError)
@@ -80,7 +84,6 @@ class _Tap:
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     error_body: bytes = b""
-    sse: bool = False
     expected_terminal: str | None = None
     terminal: bool = False
     malformed: bytes | None = None
@@ -137,7 +140,6 @@ class _TapTransport(httpx.AsyncBaseTransport):
         elif response.headers.get("content-type", "").startswith("text/event-stream") and (
             "content-encoding" not in response.headers
         ):
-            tap.sse = True
             response.stream = tap.stream = _TapStream(inner, tap, sse=True)
         return response
 
@@ -207,9 +209,12 @@ class LiteLLMAdapter:
         for stream in (False, True):
             with contextlib.suppress(Exception):
                 self._litellm.completion(
-                    model=f"{self.kind}/warm-up", messages=[{"role": "user", "content": "hi"}],
-                    mock_response="ok", stream=stream, num_retries=0,
-                )  # fmt: skip
+                    model=f"{self.kind}/warm-up",
+                    messages=[{"role": "user", "content": "hi"}],
+                    mock_response="ok",
+                    stream=stream,
+                    num_retries=0,
+                )
 
     async def _open(
         self, request: UpstreamRequest, deadline: float, *, stream: bool
@@ -234,16 +239,25 @@ class LiteLLMAdapter:
             params["stream_options"] = body["stream_options"]
         headers = {**self._headers, **request.extra_headers}
         backstop = max(request.first_token_timeout, request.idle_timeout) + _BACKSTOP_MARGIN
-        common = {"model": f"{self.kind}/{body['model']}", "api_base": self._api_base,
-                  "api_key": self._api_key, "timeout": backstop, "num_retries": 0,
-                  "max_retries": 0, "client": self._client, "extra_headers": headers or None}
+        common = {
+            "model": f"{self.kind}/{body['model']}",
+            "api_base": self._api_base,
+            "api_key": self._api_key,
+            "timeout": backstop,
+            "num_retries": 0,
+            "max_retries": 0,
+            "client": self._client,
+            "extra_headers": headers or None,
+        }
         if request.endpoint == "embeddings":
             return await self._litellm.aembedding(**params, **common)
         return await self._litellm.acompletion(
-            **params, **common, stream=stream,
+            **params,
+            **common,
+            stream=stream,
             drop_params=True,  # a param this vendor lacks must not block failover to it
             _skip_mcp_handler=True,  # with tools, litellm otherwise imports its MCP proxy
-        )  # fmt: skip
+        )
 
     def translate(
         self, exc: BaseException, tap: _Tap, *, in_stream: bool, phase: str
@@ -284,9 +298,13 @@ class LiteLLMStream:
     """litellm's chunks as OpenAI `chat.completion.chunk` events."""
 
     def __init__(
-        self, adapter: LiteLLMAdapter, wrapper: Any, tap: _Tap, deadline: float,
+        self,
+        adapter: LiteLLMAdapter,
+        wrapper: Any,
+        tap: _Tap,
+        deadline: float,
         request: UpstreamRequest,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.headers: Mapping[str, str] = tap.headers
         self._adapter, self._wrapper, self._tap, self._deadline = adapter, wrapper, tap, deadline
         self._first_token, self._idle = request.first_token_timeout, request.idle_timeout
@@ -338,9 +356,8 @@ class LiteLLMStream:
                 self._exhausted = True
                 if self._tap.malformed is not None:
                     raise _MalformedEvent("stream ended after a malformed event") from None
-                tap = self._tap
                 # complete: the vendor's terminal event if it has one, else a finish_reason
-                if tap.terminal if tap.sse and tap.expected_terminal else self._finished:
+                if self._tap.terminal if self._tap.expected_terminal else self._finished:
                     self._events.append(_DONE_EVENT)
                 return
             for data in chunk_to_openai(chunk, self._adapter.kind, self._include_usage):
@@ -439,13 +456,23 @@ def completion_to_openai(response: Any, kind: str) -> dict[str, Any]:
         reasoning = getattr(message, "reasoning_content", None)
         if reasoning:
             out["reasoning_content"] = reasoning
-        choices.append({"index": choice.index, "message": out,
-                        "finish_reason": choice.finish_reason, "logprobs": None})  # fmt: skip
+        choices.append(
+            {
+                "index": choice.index,
+                "message": out,
+                "finish_reason": choice.finish_reason,
+                "logprobs": None,
+            }
+        )
     if not choices:
         raise ValueError("no choices")
-    data: dict[str, Any] = {"id": response.id, "object": "chat.completion",
-                            "created": response.created, "model": _strip(response.model, kind),
-                            "choices": choices}  # fmt: skip
+    data: dict[str, Any] = {
+        "id": response.id,
+        "object": "chat.completion",
+        "created": response.created,
+        "model": _strip(response.model, kind),
+        "choices": choices,
+    }
     usage = _usage(getattr(response, "usage", None))
     if usage is not None:
         data["usage"] = usage
@@ -454,8 +481,12 @@ def completion_to_openai(response: Any, kind: str) -> dict[str, Any]:
 
 def chunk_to_openai(chunk: Any, kind: str, include_usage: bool) -> list[dict[str, Any]]:
     """One litellm stream chunk as zero, one or two OpenAI chunks (usage goes on its own)."""
-    head = {"id": chunk.id, "object": "chat.completion.chunk", "created": chunk.created,
-            "model": _strip(chunk.model, kind)}  # fmt: skip
+    head = {
+        "id": chunk.id,
+        "object": "chat.completion.chunk",
+        "created": chunk.created,
+        "model": _strip(chunk.model, kind),
+    }
     choices = []
     for choice in chunk.choices:
         delta = choice.delta
@@ -472,8 +503,9 @@ def chunk_to_openai(chunk: Any, kind: str, include_usage: bool) -> list[dict[str
         if reasoning:
             out["reasoning_content"] = reasoning
         if out or choice.finish_reason:
-            choices.append({"index": choice.index, "delta": out,
-                            "finish_reason": choice.finish_reason})  # fmt: skip
+            choices.append(
+                {"index": choice.index, "delta": out, "finish_reason": choice.finish_reason}
+            )
     usage = _usage(getattr(chunk, "usage", None))
     chunks = [{**head, "choices": choices}] if choices else []
     if usage is not None:
@@ -490,8 +522,9 @@ def embedding_to_openai(response: Any, kind: str) -> dict[str, Any]:
     for i, item in enumerate(response.data):
         if not isinstance(item, dict):
             item = {"index": getattr(item, "index", i), "embedding": item.embedding}
-        items.append({"object": "embedding", "index": item.get("index", i),
-                      "embedding": item["embedding"]})  # fmt: skip
+        items.append(
+            {"object": "embedding", "index": item.get("index", i), "embedding": item["embedding"]}
+        )
     if not items:
         raise ValueError("no embeddings")
     usage = _usage(getattr(response, "usage", None)) or {}

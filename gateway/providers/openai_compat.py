@@ -208,8 +208,11 @@ class OpenAICompatAdapter:
 def provider_secrets(provider: ProviderConfig) -> list[str]:
     """What `redact` must remove from vendor text: the key and credential-like headers."""
     key = provider.api_key.get_secret_value() if provider.api_key else ""
-    headers = [value for header, value in provider.headers.items()
-               if any(hint in header.lower() for hint in _SECRET_HEADER_HINTS)]  # fmt: skip
+    headers = [
+        value
+        for header, value in provider.headers.items()
+        if any(hint in header.lower() for hint in _SECRET_HEADER_HINTS)
+    ]
     return [key, *headers]
 
 
@@ -234,8 +237,20 @@ def vendor_error(body: bytes) -> tuple[str, str | None]:
 class OpenAIStream:
     """An OpenAI SSE stream read incrementally from one aiohttp response."""
 
-    __slots__ = ("_deadline", "_done", "_error", "_events", "_first_token", "_idle", "_name",
-                 "_parser", "_response", "_secrets", "_started", "headers")  # fmt: skip
+    __slots__ = (
+        "_deadline",
+        "_done",
+        "_error",
+        "_events",
+        "_first_token",
+        "_idle",
+        "_name",
+        "_parser",
+        "_response",
+        "_secrets",
+        "_started",
+        "headers",
+    )
 
     def __init__(
         self,
@@ -326,11 +341,13 @@ class OpenAIStream:
                 return
             if "error" in data and "choices" not in data:
                 message, code = vendor_error(payload)
-                self._fail(UpstreamStreamCut(
-                    f"{self._name}: error event: {redact(message, self._secrets)}",
-                    body=payload[:ERROR_BODY_LIMIT],
-                    vendor_code=code,
-                ))  # fmt: skip
+                self._fail(
+                    UpstreamStreamCut(
+                        f"{self._name}: error event: {redact(message, self._secrets)}",
+                        body=payload[:ERROR_BODY_LIMIT],
+                        vendor_code=code,
+                    )
+                )
                 return
             self._events.append(StreamEvent(raw=encode_event(payload), data=data))
 
