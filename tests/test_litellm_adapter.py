@@ -26,10 +26,8 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.providers.base import UpstreamRequest
-from gateway.providers.litellm_adapter import (
-    LiteLLMAdapter,
-    _MalformedEvent,
-    _Tap,
+from gateway.providers.litellm_adapter import LiteLLMAdapter, _MalformedEvent, _Tap
+from gateway.providers.litellm_convert import (
     chunk_to_openai,
     completion_to_openai,
     embedding_to_openai,
