@@ -45,6 +45,7 @@ class Opened:
     held: list[tuple[dict[str, Any], bytes]]
     splicer: Splicer | None = None
     continuing: bool = False
+    more: bool = False  # the adapter already holds the event after the held ones
 
 
 async def _first_events(
@@ -73,7 +74,7 @@ async def _first_events(
                     chunk = splicer.feed(event.data)
                     if chunk is not None:
                         held.append((chunk, _encode(chunk)))
-                        return Opened(stream, events, held, splicer)
+                        return Opened(stream, events, held, splicer, more=event.more)
                     continue
                 if chunk_id:  # continuation of a rescued stream
                     chunk = rewrite(event.data, chunk_id)
@@ -81,7 +82,7 @@ async def _first_events(
                 else:
                     held.append((event.data, event.raw))
                 if meaningful(event.data):
-                    return Opened(stream, events, held, None, bool(chunk_id))
+                    return Opened(stream, events, held, None, bool(chunk_id), event.more)
     except TimeoutError:
         await stream.aclose()
         raise UpstreamTimeout(
@@ -120,7 +121,12 @@ async def open_stream(state: GatewayState, ctx: RequestContext) -> Success[Opene
 
 
 class Relay:
-    """Sends one client stream to the end, rescuing it across deployments when it breaks."""
+    """Sends one client stream to the end, rescuing it across deployments when it breaks.
+
+    Events that arrived together leave together: they are collected in `_out` and sent in
+    one write once the adapter holds no further event, so a burst costs one write, not
+    one per event.
+    """
 
     def __init__(self, state: GatewayState, ctx: RequestContext, send: Send) -> None:
         self.state = state
@@ -128,18 +134,26 @@ class Relay:
         self.send = send
         self.delivered = Delivered()
         self.served_by: list[str] = []
+        self._out: list[bytes] = []
 
     async def run(self, current: Success[Opened]) -> bool:
         """True when the client got a complete stream, False when it ended with an error."""
         while True:
             failure = await self._pump(current)
+            await self._flush()  # all relayed so far, before a rescue that may take a while
             if failure is None:
                 return True
             rescued = await self._rescue(failure) if self._may_rescue() else None
             if rescued is None:
-                await self.send(_error_event(failure, self.ctx))
+                self._out.append(_error_event(failure, self.ctx))
+                await self._flush()
                 return False
             current = rescued
+
+    async def _flush(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            await self.send(b"".join(out))
 
     async def _pump(self, current: Success[Opened]) -> UpstreamError | None:
         """Relay until the stream ends; the failure that broke it, or None when complete."""
@@ -148,17 +162,21 @@ class Relay:
         failure: UpstreamError | None = None
         try:
             for chunk, raw in opened.held:
-                await self._relay(chunk, raw)
+                self._relay(chunk, raw)
+            if not opened.more:
+                await self._flush()
             async for event in opened.events:
                 if event.data is None:
-                    await self.send(DONE)
+                    self._out.append(DONE)
                     current.finish()
                     return None
                 if "error" in event.data:
                     raise UpstreamProtocolError(_vendor_stream_error(event.data))
-                await self._forward(event, opened)
+                self._forward(event, opened)
+                if not event.more:
+                    await self._flush()
             if self.delivered.finish_reason is not None:
-                await self.send(DONE)  # the vendor forgot [DONE]: finalise promptly
+                self._out.append(DONE)  # the vendor forgot [DONE]: finalise promptly
                 current.finish()
                 return None
             failure = UpstreamStreamCut("stream ended without a finish reason or [DONE]")
@@ -181,22 +199,22 @@ class Relay:
         )
         return failure
 
-    async def _relay(self, chunk: dict[str, Any], raw: bytes) -> None:
+    def _relay(self, chunk: dict[str, Any], raw: bytes) -> None:
         self.delivered.observe(chunk)
-        await self.send(raw)
+        self._out.append(raw)
 
-    async def _forward(self, event: StreamEvent, opened: Opened) -> None:
+    def _forward(self, event: StreamEvent, opened: Opened) -> None:
         chunk = event.data
         assert chunk is not None
         if opened.splicer is not None:
             spliced = opened.splicer.feed(chunk)
             if spliced is not None:
-                await self._relay(spliced, _encode(spliced))
+                self._relay(spliced, _encode(spliced))
         elif opened.continuing:
             chunk = rewrite(chunk, self.delivered.chunk_id)
-            await self._relay(chunk, _encode(chunk))
+            self._relay(chunk, _encode(chunk))
         else:
-            await self._relay(chunk, event.raw)
+            self._relay(chunk, event.raw)
 
     def _may_rescue(self) -> bool:
         body = self.ctx.body

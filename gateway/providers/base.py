@@ -39,11 +39,13 @@ class StreamEvent:
     """One SSE `data:` event of an OpenAI-format stream.
 
     `raw` is the exact bytes to relay (`data: {...}\\n\\n`); `data` is the parsed chunk,
-    or None for the terminal `[DONE]` event.
+    or None for the terminal `[DONE]` event. `more` says the adapter already holds the next
+    event (both came in one network read), so a relay may send them in one write.
     """
 
     raw: bytes
     data: dict[str, Any] | None
+    more: bool = False
 
     @property
     def is_done(self) -> bool:

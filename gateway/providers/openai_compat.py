@@ -327,7 +327,8 @@ class OpenAIStream:
             raise
 
     def _add(self, payloads: list[bytes]) -> None:
-        for payload in payloads:
+        last = len(payloads) - 1
+        for i, payload in enumerate(payloads):
             if payload == b"[DONE]":
                 self._done = True
                 self._events.append(_DONE_EVENT)
@@ -349,7 +350,7 @@ class OpenAIStream:
                     )
                 )
                 return
-            self._events.append(StreamEvent(raw=encode_event(payload), data=data))
+            self._events.append(StreamEvent(encode_event(payload), data, i < last))
 
     def _fail(self, error: UpstreamError) -> None:
         self._error = error
