@@ -6,7 +6,7 @@ timeout (connect, first token, idle)     FAILOVER        yes
 5xx, 529 overloaded, 408                 FAILOVER        yes
 malformed or truncated body, cut stream  FAILOVER        yes
 rescue replay diverged                   FAILOVER        no
-429 asking a short wait                  WAIT_SAME       no
+429 asking a short wait                  WAIT_SAME       no  (others skip it for the wait)
 429 asking a long wait                   FAILOVER        no  (deployment cools down)
 429 with no header                       FAILOVER        no  (short jittered cool-down)
 400 context length exceeded              LARGER_CONTEXT  no
@@ -102,7 +102,9 @@ def _rate_limited(
         cooldown = policy.rate_limit_cooldown * (0.5 + rng.random())
         return Verdict(Action.FAILOVER, "rate_limited", False, wait=cooldown, cooldown=cooldown)
     if wait <= policy.rate_limit_max_wait:
-        return Verdict(Action.WAIT_SAME, "rate_limited", False, wait=wait)
+        # The vendor's limit is shared by every request: the others skip it for the wait
+        # instead of each finding the 429 and spending the retry budget to fail over.
+        return Verdict(Action.WAIT_SAME, "rate_limited", False, wait=wait, cooldown=wait)
     return Verdict(Action.FAILOVER, "rate_limited", False, wait=wait, cooldown=wait)
 
 

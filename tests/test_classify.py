@@ -59,23 +59,23 @@ TABLE: list[tuple[str, UpstreamError, Action, str, bool, float, float]] = [
     ("cut stream", UpstreamStreamCut("cut"), F, "stream_cut", True, 0, 0),
     # rescue replay diverged
     ("replay diverged", ReplayDiverged("differs"), F, "replay_diverged", False, 0, 0),
-    # 429 asking a short wait
+    # 429 asking a short wait: the request waits, the others skip it meanwhile
     ("429 retry-after 2s", status(429, headers={"Retry-After": "2"}), W,
-     "rate_limited", False, 2.0, 0),
+     "rate_limited", False, 2.0, 2.0),
     ("429 retry-after at the limit", status(429, headers={"retry-after": "3"}), W,
-     "rate_limited", False, 3.0, 0),
+     "rate_limited", False, 3.0, 3.0),
     ("429 retry-after HTTP date", status(429, headers={
         "retry-after": format_datetime(NOW + timedelta(seconds=2), usegmt=True)}), W,
-     "rate_limited", False, 2.0, 0),
+     "rate_limited", False, 2.0, 2.0),
     ("429 retry-after-ms", status(429, headers={"retry-after-ms": "250"}), W,
-     "rate_limited", False, 0.25, 0),
+     "rate_limited", False, 0.25, 0.25),
     ("429 x-ratelimit-reset-requests 20ms", status(429, headers={
         "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}), W,
-     "rate_limited", False, 0.02, 0),
+     "rate_limited", False, 0.02, 0.02),
     ("429 anthropic reset timestamp", status(429, headers={
         "anthropic-ratelimit-requests-remaining": "0",
         "anthropic-ratelimit-requests-reset": rfc3339(1.5)}), W,
-     "rate_limited", False, 1.5, 0),
+     "rate_limited", False, 1.5, 1.5),
     # 429 asking a long wait: the deployment cools down for that long
     ("429 retry-after 30s", status(429, headers={"retry-after": "30"}), F,
      "rate_limited", False, 30.0, 30.0),
