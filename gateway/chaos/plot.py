@@ -8,6 +8,7 @@ Drawn with the Agg canvas directly (no pyplot, so no global figure state).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,7 @@ STATE_COLORS = {
     "disabled": "#616161",
     "ejected": "#6d4c41",
 }
-FAULT_COLOR = "#e53935"
+FAULT_COLOR = "#7b1fa2"
 
 
 def draw(report: Report, path: Path) -> Path:
@@ -48,16 +49,21 @@ def draw(report: Report, path: Path) -> Path:
     _lanes(axes[3], report, vendors)
     for ax in axes[:3]:
         for w in result.timeline:
-            ax.axvspan(w.start, w.end, color=FAULT_COLOR, alpha=0.07, lw=0)
+            ax.axvspan(w.start, w.end, color=FAULT_COLOR, alpha=0.08, lw=0, zorder=0)
     axes[3].set_xlim(0, max(1.0, result.plan.duration))
     axes[3].set_xlabel("seconds since the load started")
     verdict = "PASS" if report.passed else "FAIL"
-    figures = "   ".join(f"{s.name}: {s.measured}" for s in report.slos if s.measured != "n/a")
+    figures = "\n".join(
+        textwrap.wrap(
+            "   ".join(f"{s.name}: {s.measured}" for s in report.slos if s.measured != "n/a"),
+            width=140,
+        )
+    )
     fig.suptitle(
         f"chaos scenario '{result.scenario.name}' ({result.profile} profile): {verdict}  -  "
         f"{result.plan.rate:g} req/s, {result.plan.stream_share:.0%} streaming, "
         f"primary {result.scenario.primary}\n{figures}",
-        fontsize=11,
+        fontsize=10,
         color="#1b5e20" if report.passed else "#b71c1c",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +104,7 @@ def _served(
     for label, counts, color in stacks:
         if not any(counts) and label in ("clean error", "LOST"):
             continue
-        ax.bar(ts, counts, width=0.9, bottom=bottom, color=color, label=label)
+        ax.bar(ts, counts, width=0.9, bottom=bottom, color=color, label=label, zorder=2)
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set_ylabel("requests by outcome")
     ax.legend(loc="upper left", fontsize=8, ncols=len(stacks))
