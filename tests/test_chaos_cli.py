@@ -119,3 +119,9 @@ def test_url_mode_against_a_running_gateway(tmp_path: Path, start_gateway: Any) 
     assert report["totals"]["served_by"].keys() == {"alpha", "beta"}
     unreachable = run("run", str(scenario), "--url", "http://127.0.0.1:9")
     assert unreachable.exit_code == 2 and "cannot reach the gateway" in unreachable.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = write(tmp_path, ports=(taken.getsockname()[1], free_ports(1)[0]))
+        result = run("run", str(busy), "--url", gw.url)
+    assert result.exit_code == 2 and "Cannot start the scenario's vendors" in result.output

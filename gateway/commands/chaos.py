@@ -88,6 +88,12 @@ def register(app: typer.Typer) -> None:
         except RuntimeError as exc:
             console.print(f"[bold red]Cannot run the scenario:[/] {exc}")
             raise typer.Exit(BAD_INPUT) from None
+        except OSError as exc:  # a vendor's fixed port is taken
+            console.print(
+                f"[bold red]Cannot start the scenario's vendors:[/] {exc.strerror or exc} "
+                "(free the port, or pick another in vendors[].port)"
+            )
+            raise typer.Exit(BAD_INPUT) from None
         if not passed:
             raise typer.Exit(SLO_MISSED)
 
