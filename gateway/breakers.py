@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
+from types import TracebackType
 
 import pybreaker
 
@@ -53,6 +54,34 @@ class AttemptRecord:
     def __init__(self) -> None:
         self.failed = False
         self.neutral = False
+
+
+class Attempt:
+    """The guard of one call: admits it on entry, records its outcome on a clean exit.
+    An exception out of the block records nothing (a trial slot is freed either way)."""
+
+    __slots__ = ("_breaker", "_epoch", "_trial", "record")
+
+    def __init__(self, breaker: DeploymentBreaker) -> None:
+        self._breaker = breaker
+        self._trial = False
+        self._epoch = 0
+        self.record = AttemptRecord()
+
+    def __enter__(self) -> AttemptRecord:
+        self._trial, self._epoch = self._breaker._admit()
+        return self.record
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._trial:
+            self._breaker._trial_busy = False
+        if exc_type is None:
+            self._breaker._record(self.record, self._epoch)
 
 
 class _Transitions(pybreaker.CircuitBreakerListener):
@@ -122,9 +151,13 @@ class DeploymentBreaker:
         elapsed = (datetime.now(UTC) - opened_at).total_seconds()
         return max(0.0, self.open_seconds - elapsed)
 
-    @contextmanager
-    def attempt(self) -> Iterator[AttemptRecord]:
-        """Guard one call. Raises BreakerRejected before the call when it may not run."""
+    def attempt(self) -> Attempt:
+        """Guard one call (`with breaker.attempt() as record:`). Entering raises
+        BreakerRejected when the call may not run; a clean exit records `record`."""
+        return Attempt(self)
+
+    def _admit(self) -> tuple[bool, int]:
+        """(is the trial, state epoch) for a call allowed to run now."""
         status = self.status(self._clock())
         if not status.availability.routable:
             raise BreakerRejected(status)
@@ -133,18 +166,17 @@ class DeploymentBreaker:
             self._trial_busy = True
             if self.state == "open":
                 self._cb.half_open()  # the open time is over: this call is the trial
-        epoch = self._epoch
-        record = AttemptRecord()
-        try:
-            yield record
-        finally:
-            if trial:
-                self._trial_busy = False
+        return trial, self._epoch
+
+    def _record(self, record: AttemptRecord, epoch: int) -> None:
         if record.neutral or self.forced is not None or epoch != self._epoch:
             return
-        with suppress(_Failure), self._cb.calling():
-            if record.failed:
-                raise _Failure
+        # A success while closed with no failures counted changes nothing in pybreaker
+        # (its counter is already 0 and our listener ignores successes): skip the call.
+        if record.failed or self._cb.fail_counter or self.state != "closed":
+            with suppress(_Failure), self._cb.calling():
+                if record.failed:
+                    raise _Failure
         self._observe(record.failed)
 
     def _observe(self, failed: bool) -> None:
