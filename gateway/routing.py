@@ -54,6 +54,7 @@ class Status:
     availability: Availability
     until: float | None = None  # monotonic time the state ends, when known
     why: str = ""
+    success_rate: float = 0.0  # EJECTED: recent success rate, to pick the least bad one
 
 
 class HealthView(Protocol):
@@ -70,6 +71,7 @@ class Skipped:
 class Plan:
     candidates: tuple[Deployment, ...]
     skipped: tuple[Skipped, ...]
+    demoted: tuple[Skipped, ...] = ()  # ejected, yet tried: nothing healthy was left
 
     def retry_after(self, now: float, default: float = 1.0) -> float:
         """Seconds until the earliest skipped deployment may be tried again."""
@@ -124,7 +126,13 @@ def plan(route: Route, view: HealthView, rng: random.Random, now: float) -> Plan
             candidates.append(d)
         else:
             skipped.append(Skipped(d, status))
-    return Plan(tuple(candidates), tuple(skipped))
+    ejected = [s for s in skipped if s.status.availability is Availability.EJECTED]
+    if candidates or not ejected:
+        return Plan(tuple(candidates), tuple(skipped))
+    # Never eject every deployment of an alias: try the least bad one rather than refuse.
+    least_bad = max(ejected, key=lambda s: s.status.success_rate)  # ties: plan order
+    rest = tuple(s for s in skipped if s is not least_bad)
+    return Plan((least_bad.deployment,), rest, (least_bad,))
 
 
 def larger_context(candidates: Sequence[Deployment], than: Deployment) -> tuple[Deployment, ...]:

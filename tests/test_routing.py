@@ -170,9 +170,11 @@ PLAN_CASES = [
     ("half-open with a free trial slot is routable", {"b": TRIAL}, ["a", "b", "c"], []),
     ("half-open with its trial taken is skipped", {"b": BUSY}, ["a", "c"], ["b"]),
     ("cooling down skipped", {"c": COOL}, ["a", "b"], ["c"]),
-    ("drained, disabled, ejected skipped",
+    ("drained, disabled skipped; ejected tried when nothing else is left",
      {"a": Status(Availability.DRAINED), "b": DISABLED, "c": Status(Availability.EJECTED)},
-     [], ["a", "b", "c"]),
+     ["c"], ["a", "b"]),
+    ("ejected skipped while another is available",
+     {"a": Status(Availability.DRAINED), "c": Status(Availability.EJECTED)}, ["b"], ["a", "c"]),
 ]  # fmt: skip
 
 
