@@ -1,0 +1,128 @@
+"""Metrics through the OpenTelemetry SDK, with as little work per request as we can.
+
+A synchronous OpenTelemetry instrument costs ~7 us per call (measured: attribute
+cleaning, hashing, locking), so counters are kept as plain dicts keyed by their bounded
+label values and read by observable counters at collection time. Only histograms record
+per request: the request duration always, the time to first token for streams (for a
+non-streaming answer it is the duration). Gauges (breaker and deployment state,
+in-flight, alias availability) and the health counters (probes, ejections) are read from
+the live state at collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from gateway.observe import Observer
+from gateway.telemetry import names as n
+from gateway.telemetry.cost import Pricing
+
+if TYPE_CHECKING:
+    from gateway.errors import AttemptRecord
+    from gateway.failover import RequestContext
+    from gateway.routing import Deployment
+
+Labels = tuple[str, ...]
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def _counted(counts: dict[Labels, float], keys: Sequence[str]) -> Callback:
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, dict(zip(keys, k, strict=True))) for k, v in dict(counts).items()]
+
+    return observe
+
+
+class MetricsObserver(Observer):
+    def __init__(self, meter: Meter, pricing: Pricing, clock: Callable[[], float]) -> None:
+        self._pricing = pricing
+        self._clock = clock
+        self.requests: dict[Labels, float] = {}  # alias, outcome
+        self.attempts: dict[Labels, float] = {}  # provider, deployment, outcome, reason
+        self.failovers: dict[Labels, float] = {}  # alias, provider, reason
+        self.tokens: dict[Labels, float] = {}  # alias, provider, type
+        self.cost: dict[Labels, float] = {}  # alias, provider
+        self.transitions: dict[Labels, float] = {}  # deployment, provider, state
+        self._attrs: dict[Labels, dict[str, str]] = {}
+        counters = (
+            (n.REQUESTS, self.requests, (n.L_ALIAS, n.L_OUTCOME), "Requests by alias and outcome"),
+            (n.ATTEMPTS_METRIC, self.attempts, (n.L_PROVIDER, n.L_DEPLOYMENT, n.L_OUTCOME,
+             n.L_REASON), "Attempts (and skipped deployments) by outcome and reason"),
+            (n.FAILOVERS, self.failovers, (n.L_ALIAS, n.L_PROVIDER, n.L_REASON),
+             "Attempts that failed over to the next deployment, by reason"),
+            (n.TOKENS, self.tokens, (n.L_ALIAS, n.L_PROVIDER, n.L_TYPE),
+             "Tokens in (type=input) and out (type=output) of served answers"),
+            (n.COST, self.cost, (n.L_ALIAS, n.L_PROVIDER),
+             "Estimated cost in USD (litellm price map, config overrides)"),
+            (n.BREAKER_TRANSITIONS, self.transitions, (n.L_DEPLOYMENT, n.L_PROVIDER, n.L_STATE),
+             "Circuit breaker transitions, by the state entered"),
+        )  # fmt: skip
+        for name, counts, keys, description in counters:
+            meter.create_observable_counter(
+                name, callbacks=[_counted(counts, keys)], description=description
+            )
+        self._duration = meter.create_histogram(
+            n.REQUEST_DURATION,
+            unit="s",
+            description="Request duration as the client saw it, by alias and outcome",
+            explicit_bucket_boundaries_advisory=n.DURATION_BUCKETS,
+        )
+        self._ttft = meter.create_histogram(
+            n.TTFT,
+            unit="s",
+            description="Time to first token of served streams",
+            explicit_bucket_boundaries_advisory=n.DURATION_BUCKETS,
+        )
+
+    def _labels(self, key: Labels, *names: str) -> dict[str, str]:
+        attrs = self._attrs.get(key)
+        if attrs is None:
+            attrs = self._attrs[key] = dict(zip(names, key, strict=True))
+        return attrs
+
+    def attempt_finished(self, ctx: RequestContext, record: AttemptRecord) -> None:
+        key: Labels = (record.provider, record.deployment, record.outcome, record.reason)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        if record.outcome == "failover":
+            key = (ctx.route.alias, record.provider, record.reason)
+            self.failovers[key] = self.failovers.get(key, 0) + 1
+        elif record.outcome == "ok" and ctx.body.get("stream") is True:
+            key = (ctx.route.alias, record.provider)
+            attrs = self._labels(key, n.L_ALIAS, n.L_PROVIDER)
+            self._ttft.record(record.duration_ms / 1000, attrs)
+
+    def request_finished(
+        self,
+        ctx: RequestContext,
+        status: int,
+        served_by: Deployment | None,
+        usage: dict[str, Any] | None,
+        stream: bool,
+    ) -> None:
+        alias = ctx.route.alias
+        outcome = n.request_outcome(status, served_by is not None)
+        key: Labels = (alias, outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        elapsed = self._clock() - ctx.started
+        self._duration.record(elapsed, self._labels(key, n.L_ALIAS, n.L_OUTCOME))
+        if served_by is None or usage is None:
+            return
+        snapshot = ctx.snapshot
+        tokens_in, tokens_out, usd = self._pricing.cost(
+            snapshot.config, snapshot.version, served_by.id, usage
+        )
+        provider = served_by.provider
+        for kind, count in (("input", tokens_in), ("output", tokens_out)):
+            if count:
+                key = (alias, provider, kind)
+                self.tokens[key] = self.tokens.get(key, 0) + count
+        if usd:
+            key = (alias, provider)
+            self.cost[key] = self.cost.get(key, 0.0) + usd
+
+    def on_breaker_change(self, deployment_id: str, old: str, new: str) -> None:
+        key = (deployment_id, deployment_id.split("/", 1)[0], new.replace("-", "_"))
+        self.transitions[key] = self.transitions.get(key, 0) + 1

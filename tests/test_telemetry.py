@@ -1,0 +1,315 @@
+"""Telemetry end to end: a known sequence of requests through the openai SDK, then the
+spans (in-memory exporter), the metrics (in-memory reader and a /metrics scrape) and
+the request log must account for exactly those requests."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.app import GatewayApp
+from gateway.config import load_text
+from gateway.server import bind
+from gateway.simulator import FaultSpec, VendorFleet
+from gateway.telemetry.setup import Telemetry
+from tests.conftest import FAST, RunningGateway, config_for
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+ROUTES = """
+  chat:
+    fallbacks:
+      - alpha/gpt-4o-mini
+      - {provider: beta, model: sim-b, cost: {input_per_mtok: 1000000, output_per_mtok: 2000000}}
+  solo:
+    fallbacks: [gamma/sim-c]
+"""
+QUIET = FAST + "health: {probe: {kind: none}}\n"
+LOGGED = QUIET + "telemetry: {logs: {output: logger}}\n"
+
+
+@dataclass
+class Instrumented:
+    gw: RunningGateway
+    spans: InMemorySpanExporter
+    metrics: InMemoryMetricReader
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[GatewayApp], RunningGateway]]:
+    """Serve a GatewayApp built by the test (with its own Telemetry) on a loopback port."""
+    started: list[RunningGateway] = []
+
+    def start(app: GatewayApp) -> RunningGateway:
+        sock = bind("127.0.0.1", 0)
+        config = uvicorn.Config(
+            app, loop="uvloop", http="httptools", lifespan="on", log_level="warning",
+            access_log=False, server_header=False,
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
+            time.sleep(0.01)
+        running = RunningGateway(f"http://127.0.0.1:{sock.getsockname()[1]}", app, server, thread)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def instrumented(serve: Callable[[GatewayApp], RunningGateway], config_text: str) -> Instrumented:
+    loaded = load_text(config_text, "test")
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    telemetry = Telemetry(
+        loaded.config.telemetry,
+        env={},
+        span_processors=[SimpleSpanProcessor(spans)],
+        metric_readers=[reader],
+    )
+    return Instrumented(serve(GatewayApp(loaded, telemetry)), spans, reader)
+
+
+def client(gw: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0, timeout=10)
+
+
+def chat(gw: RunningGateway, model: str = "chat", **extra: Any) -> Any:
+    raw = client(gw).chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "count me"}], **extra
+    )
+    return raw.headers, raw.parse()
+
+
+def points(reader: InMemoryMetricReader) -> dict[tuple[str, frozenset[Any]], float]:
+    """(metric, labels) -> value; histograms give their count."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    out = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for p in metric.data.data_points:
+                    value = p.count if isinstance(p, HistogramDataPoint) else p.value
+                    out[(metric.name, frozenset(p.attributes.items()))] = value
+    return out
+
+
+def scrape(gw: RunningGateway) -> dict[tuple[str, frozenset[Any]], float]:
+    text = httpx.get(gw.url + "/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def labels(**kv: str) -> frozenset[Any]:
+    return frozenset(kv.items())
+
+
+def test_known_sequence_is_counted_exactly(
+    fleet: VendorFleet, serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=LOGGED))
+    gw = run.gw
+    usage: dict[str, list[int]] = {"alpha": [0, 0], "beta": [0, 0]}
+
+    def add(provider: str, u: Any) -> None:
+        usage[provider][0] += u.prompt_tokens
+        usage[provider][1] += u.completion_tokens
+
+    for _ in range(2):
+        _, answer = chat(gw)
+        add("alpha", answer.usage)
+    fleet["alpha"].set_fault(FaultSpec(kind="status", status=503, count=1))
+    headers, answer = chat(gw)
+    assert headers["x-gateway-route"] == "alpha/gpt-4o-mini=failover:status_503,beta/sim-b=ok"
+    add("beta", answer.usage)
+    stream = client(gw).chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "stream"}], stream=True,
+        stream_options={"include_usage": True},
+    )  # fmt: skip
+    last = [chunk for chunk in stream][-1]
+    add("alpha", last.usage)
+    fleet["gamma"].set_fault(FaultSpec(kind="status", status=500))
+    with pytest.raises(openai.APIStatusError) as failed:
+        chat(gw, "solo")
+    assert failed.value.status_code == 503
+    assert failed.value.response.headers["x-gateway-route"] == (
+        "gamma/sim-c=failover:status_500,gamma/sim-c=failover:status_500"
+    )
+    traced = httpx.post(
+        gw.base_url + "/chat/completions",
+        headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+        json={"model": "chat", "messages": [{"role": "user", "content": "traced"}]},
+    )
+    add("alpha", openai.types.CompletionUsage(**traced.json()["usage"]))
+
+    expected = {
+        ("gateway.requests", labels(alias="chat", outcome="ok")): 5,
+        ("gateway.requests", labels(alias="solo", outcome="failed")): 1,
+        ("gateway.attempts", labels(provider="alpha", deployment="alpha/gpt-4o-mini",
+                                    outcome="ok", reason="ok")): 4,
+        ("gateway.attempts", labels(provider="alpha", deployment="alpha/gpt-4o-mini",
+                                    outcome="failover", reason="status_503")): 1,
+        ("gateway.attempts", labels(provider="beta", deployment="beta/sim-b",
+                                    outcome="ok", reason="ok")): 1,
+        ("gateway.attempts", labels(provider="gamma", deployment="gamma/sim-c",
+                                    outcome="failover", reason="status_500")): 2,
+        ("gateway.failovers", labels(alias="chat", provider="alpha", reason="status_503")): 1,
+        ("gateway.failovers", labels(alias="solo", provider="gamma", reason="status_500")): 2,
+        ("gateway.request.duration", labels(alias="chat", outcome="ok")): 5,
+        ("gateway.request.duration", labels(alias="solo", outcome="failed")): 1,
+        ("gateway.time_to_first_token", labels(alias="chat", provider="alpha")): 1,  # streams
+        ("gateway.tokens", labels(alias="chat", provider="alpha", type="input")): usage["alpha"][0],
+        ("gateway.tokens", labels(alias="chat", provider="alpha", type="output")): usage["alpha"][1],
+        ("gateway.tokens", labels(alias="chat", provider="beta", type="input")): usage["beta"][0],
+        ("gateway.tokens", labels(alias="chat", provider="beta", type="output")): usage["beta"][1],
+        ("gateway.alias.available_deployments", labels(alias="chat")): 2,
+        ("gateway.alias.available_deployments", labels(alias="solo")): 1,
+    }  # fmt: skip
+    got = points(run.metrics)
+    names = {"gateway.requests", "gateway.attempts", "gateway.failovers", "gateway.tokens",
+             "gateway.request.duration", "gateway.time_to_first_token",
+             "gateway.alias.available_deployments"}  # fmt: skip
+    assert {k: v for k, v in got.items() if k[0] in names} == expected
+    beta_cost = usage["beta"][0] * 1.0 + usage["beta"][1] * 2.0  # the config's override
+    alpha_cost = usage["alpha"][0] * 0.15e-6 + usage["alpha"][1] * 0.6e-6  # litellm's map
+    assert got[("gateway.cost.usd", labels(alias="chat", provider="beta"))] == beta_cost
+    assert got[("gateway.cost.usd", labels(alias="chat", provider="alpha"))] == pytest.approx(
+        alpha_cost
+    )
+
+    prom = scrape(gw)
+    assert prom[("gateway_requests_total", labels(alias="chat", outcome="ok"))] == 5
+    assert prom[("gateway_requests_total", labels(alias="solo", outcome="failed"))] == 1
+    assert prom[("gateway_failovers_total", labels(alias="solo", provider="gamma",
+                                                   reason="status_500"))] == 2  # fmt: skip
+    assert prom[("gateway_request_duration_seconds_count", labels(alias="chat", outcome="ok"))] == 5
+    assert prom[("gateway_cost_usd_total", labels(alias="chat", provider="beta"))] == beta_cost
+    assert prom[("gateway_tokens_total", labels(alias="chat", provider="alpha",
+                                                type="output"))] == usage["alpha"][1]  # fmt: skip
+    assert prom[("gateway_breaker_state", labels(deployment="gamma/sim-c", provider="gamma",
+                                                 state="closed"))] == 1  # fmt: skip
+    assert prom[("gateway_deployment_state", labels(deployment="alpha/gpt-4o-mini",
+                                                    provider="alpha", state="healthy"))] == 1  # fmt: skip
+
+    check_spans(run.spans.get_finished_spans(), usage)
+    check_log(caplog, beta_cost)
+
+
+def check_spans(spans: tuple[ReadableSpan, ...], usage: dict[str, list[int]]) -> None:
+    servers = [s for s in spans if s.kind is SpanKind.SERVER]
+    attempts = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert len(servers) == 6 and len(attempts) == 8
+    by_id = {s.context.span_id: s for s in servers}
+    for a in attempts:
+        assert a.parent is not None and a.parent.span_id in by_id  # every attempt has its request
+    failover = next(s for s in servers if len([a for a in attempts
+                                               if a.parent.span_id == s.context.span_id]) == 2
+                    and s.attributes["gateway.alias"] == "chat")  # fmt: skip
+    first, second = sorted(
+        (a for a in attempts if a.parent.span_id == failover.context.span_id),
+        key=lambda a: a.attributes["gateway.attempt"],
+    )
+    assert first.name == "chat gpt-4o-mini" and second.name == "chat sim-b"
+    assert first.status.status_code is StatusCode.ERROR
+    assert first.attributes["error.type"] == "status_503"
+    assert first.attributes["http.response.status_code"] == 503
+    assert first.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert (
+        second.attributes["gateway.attempt"] == 2 and second.attributes["gateway.outcome"] == "ok"
+    )
+    assert second.attributes["gen_ai.usage.input_tokens"] == usage["beta"][0]
+    assert second.attributes["gen_ai.usage.output_tokens"] == usage["beta"][1]
+    assert failover.attributes["gen_ai.request.model"] == "chat"
+    assert failover.attributes["gen_ai.response.model"] == "sim-b"
+    assert failover.attributes["gen_ai.operation.name"] == "chat"
+    assert failover.attributes["http.response.status_code"] == 200
+    assert first.start_time >= failover.start_time and second.end_time <= failover.end_time
+    solo = next(s for s in servers if s.attributes["gateway.alias"] == "solo")
+    assert solo.status.status_code is StatusCode.ERROR
+    assert solo.attributes["http.response.status_code"] == 503
+    continued = [s for s in servers if format(s.context.trace_id, "032x") == TRACE_ID]
+    assert len(continued) == 1
+    assert continued[0].parent is not None
+    assert format(continued[0].parent.span_id, "016x") == PARENT_ID
+    assert continued[0].parent.is_remote
+    streamed = next(s for s in servers if s.attributes["gen_ai.request.stream"])
+    (served,) = [a for a in attempts if a.parent.span_id == streamed.context.span_id]
+    assert 0 < served.attributes["gateway.ttft_ms"] <= (served.end_time - served.start_time) / 1e6
+    assert len({s.context.trace_id for s in servers}) == 6  # one trace per request
+
+
+def check_log(caplog: pytest.LogCaptureFixture, beta_cost: float) -> None:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert len(lines) == 6
+    assert [line["status"] for line in lines] == [200, 200, 200, 200, 503, 200]
+    failover = lines[2]
+    assert failover["provider"] == "beta" and failover["attempts"] == 2
+    assert failover["route"] == "alpha/gpt-4o-mini=failover:status_503,beta/sim-b=ok"
+    assert failover["cost_usd"] == beta_cost
+    assert len(failover["request_id"]) == 32 and failover["latency_ms"] > 0
+    assert lines[3]["stream"] is True and lines[3]["ttft_ms"] > 0
+    assert lines[4]["outcome"] == "failed" and lines[4]["provider"] is None
+    assert lines[5]["trace_id"] == TRACE_ID
+    assert all("prompt" not in line for line in lines)  # prompt logging is off by default
+
+
+def test_prompt_logging_only_when_turned_on(
+    fleet: VendorFleet, serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    extra = QUIET + "telemetry: {logs: {prompts: true, output: logger}}\n"
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=extra))
+    chat(run.gw)
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert line["prompt"] == [{"role": "user", "content": "count me"}]
+
+
+def test_telemetry_off_leaves_only_health(
+    fleet: VendorFleet, start_gateway: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    gw = start_gateway(config_for(fleet, ROUTES, extra=QUIET + "telemetry: {enabled: false}\n"))
+    headers, _ = chat(gw)
+    assert headers["x-gateway-route"] == "alpha/gpt-4o-mini=ok"  # the route header stays
+    observers = gw.app.state().observer.observers
+    assert [type(o).__name__ for o in observers] == ["PassiveHealth"]
+    response = httpx.get(gw.url + "/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "telemetry_disabled"
+    assert "telemetry.enabled" in response.json()["error"]["message"]
+    assert not [r for r in caplog.records if r.name == "gateway.requests"]
+    assert gw.app.state().runtimes["alpha/gpt-4o-mini"].health.calls == 1
+
+
+def test_without_an_exporter_no_spans_are_made(fleet: VendorFleet, start_gateway: Any) -> None:
+    gw = start_gateway(config_for(fleet, ROUTES, extra=QUIET))
+    assert gw.app.telemetry.tracer_provider is None  # off by default: no span work at all
+    assert "TracingObserver" not in [type(o).__name__ for o in gw.app.state().observer.observers]
+    chat(gw)
+    prom = scrape(gw)
+    assert prom[("gateway_requests_total", labels(alias="chat", outcome="ok"))] == 1
