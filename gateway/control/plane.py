@@ -183,7 +183,7 @@ class ControlPlane:
 
     def adopt(self, doc: Overrides) -> None:
         """Install a document another replica saved (the caller holds the lock)."""
-        if doc.revision != self.active.overrides.revision or doc != self.active.overrides:
+        if doc.revision != self.active.overrides.revision:
             self._install(self.active.file, doc)
             log.info("applied runtime overrides revision %d from the store", doc.revision)
 

@@ -57,8 +57,8 @@ async def sync_once(plane: ControlPlane) -> None:
         if await store.seed(held):
             log.warning("Redis had no overrides: wrote back revision %d", held.revision)
         return
-    doc = await store.load()
-    async with plane.lock:
+    async with plane.lock:  # a change being saved here finishes first: never adopt a stale doc
+        doc = await store.load()
         plane.adopt(doc)
     if plane.cache is not None:
         with contextlib.suppress(StoreUnavailable):
