@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.simulator import FaultSpec, VendorFleet, expected_answer
@@ -177,7 +178,10 @@ def test_an_invalid_file_is_rejected_precisely_and_the_old_config_keeps_serving(
     assert status["reload"]["rejections"] == 1
     assert status["reload"]["last"]["outcome"] == "rejected"
     assert status["reload"]["last_error"].startswith(f"{path}: line ")
-    assert gw.app is not None and gw.app.state().reload_errors == 1  # exported as a metric
+    public = httpx.get(gw.url + "/status").json()["config_reload"]  # the status endpoint
+    assert public == {"rejections": 1, "last_error": status["reload"]["last_error"]}
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert "gateway_config_reload_rejections_total 1.0" in metrics.splitlines()
     assert ask(gw, "still")["x-gateway-config-version"] == version
     audit = gw.admin().get("/admin/audit").json()["entries"]
     assert audit[-1]["action"] == "reload_rejected" and audit[-1]["actor"] == "admin"
