@@ -192,7 +192,10 @@ def _register_views(app: typer.Typer, config: typer.Typer) -> None:
         client = _client(url, token)
         for raw in client.call("GET", f"/admin/audit?limit={limit}")["entries"]:
             client.console.print(
-                describe(AuditEntry.model_validate(raw)), markup=False, highlight=False
+                describe(AuditEntry.model_validate(raw)),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
 
     @app.command()
@@ -220,18 +223,18 @@ def _register_views(app: typer.Typer, config: typer.Typer) -> None:
                 client.console.print(f"  - {problem}", markup=False)
             raise typer.Exit(2)
         for line in result["changes"] + result["notes"]:
-            client.console.print(line, markup=False, highlight=False)
+            client.console.print(line, markup=False, highlight=False, soft_wrap=True)
         if not result["changes"]:
             client.console.print("no change against the running config")
             return
-        client.console.print(result["diff"], markup=False, highlight=False)
+        typer.echo(result["diff"], nl=False)  # verbatim: no wrapping, no markup
         raise typer.Exit(1)
 
     @config.command("show")
     def show(url: str = Url, token: str = Token) -> None:
         """The effective config (file + runtime overrides) as YAML, secrets masked."""
         client = _client(url, token)
-        client.console.print(client.call("GET", "/admin/config"), markup=False, highlight=False)
+        typer.echo(client.call("GET", "/admin/config"), nl=False)  # verbatim, to paste back
 
     @config.command("status")
     def status(url: str = Url, token: str = Token) -> None:
