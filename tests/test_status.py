@@ -26,11 +26,12 @@ ROUTES = """
       - {provider: delta, model: sim-d, priority: 0, weight: 1}
       - {provider: beta, model: sim-b, priority: 1}
 """
-QUIET = FAST + "health: {probe: {kind: none}}\n"
+# Request logs go to logging here: CliRunner captures this process's stdout.
+QUIET = FAST + "health: {probe: {kind: none}}\ntelemetry: {logs: {output: logger}}\n"
 FIELDS = {
     "deployment", "provider", "model", "aliases", "state", "why", "since", "until",
     "retry_in_seconds", "in_flight", "calls", "failures", "neutral", "success_rate",
-    "last_error", "latency_ms", "ttft_ms", "breaker", "outlier", "probe",
+    "last_error", "latency_ms", "ttft_ms", "breaker", "outlier", "probe", "fault_injection",
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from gateway.simulator import VendorFleet
 from tests.conftest import provider_block
+from tests.test_health_probes import wait_for
 from tests.test_telemetry import instrumented, serve  # noqa: F401  (serve is a fixture)
 
 SECRET = "planted-secret-7Hq2Lx9Rv4Wp"
@@ -87,6 +88,11 @@ def echo_vendor() -> Iterator[tuple[str, list[str]]]:
     thread.join(5)
 
 
+def echo_row(url: str) -> dict[str, Any]:
+    rows = httpx.get(url + "/status").json()["deployments"]
+    return dict(next(d for d in rows if d["deployment"] == "echo/fails"))
+
+
 def config(fleet: VendorFleet, echo_url: str) -> str:
     return f"""
 timeouts: {{connect: 0.5, first_token: 1.5, idle: 0.8}}
@@ -130,9 +136,8 @@ def test_secret_never_leaks(
     assert rejected.status_code == 400  # the vendor's own message, returned to the caller
     assert "[REDACTED]" in rejected.json()["error"]["message"]
     assert call("streamy", stream=True).status_code == 200
-    status = httpx.get(gw.url + "/status").json()
-    echo = next(d for d in status["deployments"] if d["deployment"] == "echo/fails")
-    assert echo["probe"]["failures"] >= 1  # probes read the echoing model list too
+    wait_for(lambda: echo_row(gw.url)["probe"]["failures"] >= 1, 5)  # probes read it too
+    echo = echo_row(gw.url)
     assert "[REDACTED]" in echo["probe"]["last_error"]
     for path in ("/status", "/metrics", "/v1/gateway/explain/chat", "/v1/gateway/explain/solo"):
         shown.append(httpx.get(gw.url + path).text)

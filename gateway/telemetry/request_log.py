@@ -138,7 +138,12 @@ class RequestLog(Observer):
         usage: dict[str, Any] | None,
         stream: bool,
     ) -> dict[str, Any]:
-        ok = next((a for a in reversed(ctx.attempts) if a.outcome == "ok"), None)
+        tried, ttft = 0, None
+        for a in ctx.attempts:  # one pass: this runs for every request
+            if a.outcome != "skipped":
+                tried += 1
+                if a.outcome == "ok":
+                    ttft = a.duration_ms
         line: dict[str, Any] = {
             "ts": self._utc.now(),
             "event": "request",
@@ -150,10 +155,10 @@ class RequestLog(Observer):
             "outcome": request_outcome(status, served_by is not None),
             "provider": served_by.provider if served_by else None,
             "deployment": served_by.id if served_by else None,
-            "attempts": ctx.tried,
+            "attempts": tried,
             "route": route_header(ctx.attempts),
             "latency_ms": round((self._clock() - ctx.started) * 1000, 2),
-            "ttft_ms": ok.duration_ms if ok else None,
+            "ttft_ms": ttft,
         }
         if served_by is not None:
             snapshot = ctx.snapshot
