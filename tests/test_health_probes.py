@@ -127,3 +127,19 @@ def test_every_deployment_failing_probes_still_serves(
     headers, answer = ask(gw, "last resort")
     assert headers["x-gateway-route"] == "beta/sim-b=skipped:ejected,alpha/sim-a=ok"
     assert answer == expected_answer("last resort")
+
+
+def test_a_429_storm_is_not_an_outage(fleet: VendorFleet, start_gateway: Any) -> None:
+    """Found by the chaos scenario rate-limit-short-wait: probes answered 429 ejected the
+    vendor, so traffic stayed away for healthy_threshold probes after the storm ended."""
+    gw = start_gateway(config_for(fleet, ROUTES, extra=FAST + PROBES))
+    wait_for(lambda: row(gw, "alpha/sim-a")["probe"]["probes"] >= 1, 2)
+    fleet["alpha"].set_fault(FaultSpec(kind="rate_limit", retry_after=0.1))  # every path
+    probes = row(gw, "alpha/sim-a")["probe"]["probes"]
+    wait_for(lambda: row(gw, "alpha/sim-a")["probe"]["probes"] >= probes + DOWN_AFTER + 1, 5)
+    assert fleet["alpha"].stats().faults.get("rate_limit", 0) >= DOWN_AFTER + 1  # probes met it
+    alpha = row(gw, "alpha/sim-a")
+    assert alpha["state"] == "healthy" and alpha["probe"]["healthy"] is True
+    fleet["alpha"].clear_faults()
+    headers, _ = ask(gw, "right after the storm")
+    assert headers["x-gateway-route"] == "alpha/sim-a=ok"

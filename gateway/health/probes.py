@@ -3,7 +3,8 @@
 A `models` probe is one `GET` of the vendor's model list per provider; its result counts
 for every deployment of that provider, and it bills nothing. A `completion` probe asks
 each deployment for one token through its adapter (billed, so only when configured).
-Probe errors are redacted with the provider's key before anyone sees them.
+Probe errors are redacted with the provider's key before anyone sees them. A 429 counts as
+alive: rate limiting is not an outage.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from gateway.providers.openai_compat import provider_secrets, vendor_error
 ANTHROPIC_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 PROBE_PROMPT = "ping"
+# A vendor that answers 429 is up: the request path's cool-down handles the limit, and an
+# ejection would keep traffic away for healthy_threshold probes after the limit lifts.
+RATE_LIMITED = 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ async def probe_models(
     except (aiohttp.ClientError, OSError) as exc:
         detail = redact(str(exc), secrets) or "connection failed"
         return ProbeResult(False, f"{type(exc).__name__}: {detail}", _ms(started))
-    if 200 <= status < 300:
+    if 200 <= status < 300 or status == RATE_LIMITED:
         return ProbeResult(True, "", _ms(started))
     message, _ = vendor_error(body)
     text = redact(message or "", secrets)[:200]
@@ -133,6 +137,8 @@ async def probe_completion(adapter: Adapter, model: str, seconds: float) -> Prob
     except TimeoutError:
         return ProbeResult(False, f"no answer within {seconds:g}s", _ms(started))
     except UpstreamError as error:  # adapters redact their messages
+        if error.status == RATE_LIMITED:
+            return ProbeResult(True, "", _ms(started))
         return ProbeResult(False, error.message[:300], _ms(started))
     return ProbeResult(True, "", _ms(started))
 
