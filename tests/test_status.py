@@ -31,7 +31,7 @@ QUIET = FAST + "health: {probe: {kind: none}}\ntelemetry: {logs: {output: logger
 FIELDS = {
     "deployment", "provider", "model", "aliases", "state", "why", "since", "until",
     "retry_in_seconds", "in_flight", "calls", "failures", "neutral", "success_rate",
-    "last_error", "latency_ms", "ttft_ms", "breaker", "outlier", "probe", "fault_injection",
+    "last_error", "latency_ms", "ttft_ms", "breaker", "outlier", "probe",
 }  # fmt: skip
 
 
