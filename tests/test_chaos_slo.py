@@ -38,7 +38,10 @@ def rec(
     route: str = "",
     stream: bool = False,
 ) -> RequestRecord:
-    return RequestRecord(index, stream, 5, start, end, 200, provider, 1, route, verdict, "")
+    first_byte = start + (end - start) / 2 if stream else end
+    return RequestRecord(
+        index, stream, 5, start, end, first_byte, 200, provider, 1, route, verdict, ""
+    )
 
 
 def timeline(*events: dict[str, Any]) -> Any:
@@ -187,3 +190,12 @@ def test_per_second_buckets_by_start_time() -> None:
     assert (second.requests, second.clean_errors, second.lost) == (2, 1, 1)
     assert second.faults == {"alpha": "down", "beta": None}
     assert second.breakers == {"alpha": "breaker_open"}  # the worst state in that second
+
+
+def test_a_stream_counts_as_answered_at_its_first_byte() -> None:
+    stream = rec(0, 1.0, 1.6, provider="beta", stream=True)  # first byte at 1.3
+    slow_json = rec(1, 1.0, 1.4, provider="beta")
+    assert stream.answered == pytest.approx(1.3) and slow_json.answered == 1.4
+    assert failover_times([stream, slow_json], ALPHA_DOWN, "alpha") == [pytest.approx(0.3)]
+    back = rec(2, 3.1, 3.9, provider="alpha", stream=True)
+    assert return_times([back], ALPHA_DOWN, "alpha") == [pytest.approx(0.5)]

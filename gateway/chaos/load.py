@@ -56,6 +56,7 @@ class RequestRecord:
     words: int
     start: float  # seconds after the load starts
     end: float
+    first_byte: float | None  # the response headers arrived (a stream: its first token)
     status: int | None
     provider: str | None
     attempts: int
@@ -68,6 +69,11 @@ class RequestRecord:
         return self.end - self.start
 
     @property
+    def answered(self) -> float:
+        """When the client had its answer: a stream's first byte, else the end."""
+        return self.first_byte if self.stream and self.first_byte is not None else self.end
+
+    @property
     def ok(self) -> bool:
         return self.verdict is Verdict.COMPLETE
 
@@ -75,6 +81,8 @@ class RequestRecord:
         data = asdict(self)
         data["verdict"] = self.verdict.value
         data["start"], data["end"] = round(self.start, 4), round(self.end, 4)
+        if self.first_byte is not None:
+            data["first_byte"] = round(self.first_byte, 4)
         return data
 
 
@@ -131,12 +139,14 @@ class LoadDriver:
         for task in pending:  # only if a request outlived its own timeout: never expected
             task.cancel()
             request = tasks[task]
-            self._record(request, request.at, None, {}, Judgement(Verdict.HANG, "never ended"))
+            hung = Judgement(Verdict.HANG, "never ended")
+            self._record(request, request.at, None, None, {}, hung)
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _one(self, session: aiohttp.ClientSession, request: PlannedRequest) -> None:
         start = self._clock()
         status: int | None = None
+        first_byte: float | None = None
         headers: dict[str, str] = {}
         body = {
             "model": self.plan.model,
@@ -148,19 +158,20 @@ class LoadDriver:
             async with asyncio.timeout(self.plan.request_timeout):
                 url = self.plan.url + "/chat/completions"
                 async with session.post(url, json=body) as response:
-                    status = response.status
+                    status, first_byte = response.status, self._clock()
                     headers = {k.lower(): v for k, v in response.headers.items()}
                     judgement = await _read(response, request.stream, expected)
         except TimeoutError:
             judgement = Judgement(Verdict.HANG, f"no end within {self.plan.request_timeout:g}s")
         except (aiohttp.ClientError, OSError) as exc:
             judgement = Judgement(Verdict.BROKEN, f"{type(exc).__name__}: {exc}"[:200])
-        self._record(request, start, status, headers, judgement)
+        self._record(request, start, first_byte, status, headers, judgement)
 
     def _record(
         self,
         request: PlannedRequest,
         start: float,
+        first_byte: float | None,
         status: int | None,
         headers: dict[str, str],
         judgement: Judgement,
@@ -171,6 +182,7 @@ class LoadDriver:
             words=request.words,
             start=start,
             end=self._clock(),
+            first_byte=first_byte,
             status=status,
             provider=headers.get("x-gateway-provider"),
             attempts=int(headers.get("x-gateway-attempts") or 0),

@@ -5,10 +5,11 @@ How each figure is measured (times in seconds after the load started):
 success rate         complete answers / requests (all, non-streaming, streaming)
 p99 latency          99th percentile (nearest rank) of end - start over every request
 time to fail over    per fault event on the primary alone: from its first window's start to
-                     the end of the first request started after it and completed by another
-                     vendor
-time to return       per fault event on the primary: from its last window's end to the end of
-                     the first request started after it and completed by the primary again
+                     the answer of the first request started after it and completed by
+                     another vendor (a stream's answer is its first byte, else the end)
+time to return       per fault event on the primary: from its last window's end to the
+                     answer of the first request started after it and completed by the
+                     primary again
 attempts on a dead   per fault event and vendor: attempts it received inside its windows, the
 vendor               larger of the gateway's count (x-gateway-route entries that were not
                      skipped) and the vendor's own (requests it saw between samples)
@@ -91,7 +92,7 @@ def failover_times(
     for ws in _primary_events(timeline, primary, alone=True):
         onset = ws[0].start
         ends = [
-            r.end
+            r.answered
             for r in records
             if r.start >= onset and r.ok and r.provider not in (None, primary)
         ]
@@ -106,7 +107,7 @@ def return_times(
     times = []
     for ws in _primary_events(timeline, primary):
         healed = ws[-1].end
-        ends = [r.end for r in records if r.start >= healed and r.ok and r.provider == primary]
+        ends = [r.answered for r in records if r.start >= healed and r.ok and r.provider == primary]
         times.append(min(ends) - healed if ends else math.inf)
     return times
 
