@@ -135,6 +135,8 @@ async def start_target(
             ) from None
         return target
     config = gateway_config(scenario, {name: v.url for name, v in vendors.items()})
+    # A log line per request would bury the progress display; a scenario may turn it on.
+    config.setdefault("telemetry", {"logs": {"requests": False}})
     loaded = load_text(dump_config(config), f"scenario {scenario.name}")
     return await asyncio.to_thread(InProcessGateway.start, loaded, session)
 
