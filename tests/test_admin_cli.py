@@ -72,7 +72,8 @@ def test_drain_enable_disable_breaker_and_vendor_stop(gw: AdminGateway) -> None:
     assert ask(gw, "w")[1] == "alpha"
     audit = run(gw, "audit")
     assert audit.exit_code == 0
-    lines = audit.output.strip().splitlines()
+    # the gateway shares this process: its JSON request log lines land in the output too
+    lines = [line for line in audit.output.splitlines() if " admin@" in line]
     assert len(lines) == 8
     assert "admin@" in lines[0] and "drain deployment=alpha/sim-a" in lines[0]
     assert "reason: INC-9" in lines[0]
@@ -114,5 +115,5 @@ def test_config_diff_show_status_and_reload(gw: AdminGateway, tmp_path: Path) ->
     assert '"kind": "memory"' in run(gw, "config", "status").output
     gw.config_path.write_text(changed.read_text())
     reload = run(gw, "reload")
-    assert reload.exit_code == 0 and reload.output.startswith("accepted: version 2-")
+    assert reload.exit_code == 0 and "accepted: version 2-" in reload.output
     assert run(gw, "config", "diff", str(changed)).exit_code == 0
