@@ -64,8 +64,8 @@ def applied(gw: AdminGateway) -> bool:
 def test_two_replicas_apply_a_change_made_through_one_within_a_second(
     fleet: VendorFleet,
     tmp_path: Path,
+    redis_namespace: tuple[str, str],  # before gateways: its keys go after they stopped
     gateways: list[AdminGateway],
-    redis_namespace: tuple[str, str],
 ) -> None:
     url, prefix = redis_namespace
     path = write_config(tmp_path / "conf", config_text(fleet, url, prefix))
