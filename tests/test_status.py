@@ -46,7 +46,7 @@ def test_status_lists_every_deployment_with_its_figures(gw: RunningGateway) -> N
     assert httpx.get(gw.url + "/v1/gateway/status").json()["deployments"] == report["deployments"]
     rows = {r["deployment"]: r for r in report["deployments"]}
     assert list(rows) == ["alpha/sim-a", "beta/sim-b", "gamma/sim-c", "delta/sim-d"]
-    assert all(FIELDS <= set(r) for r in rows.values())
+    assert all(set(r) >= FIELDS for r in rows.values())
     alpha = rows["alpha/sim-a"]
     assert alpha["aliases"] == ["chat", "split"]
     assert (alpha["state"], alpha["calls"], alpha["failures"], alpha["success_rate"]) == (
