@@ -117,6 +117,8 @@ def test_url_mode_against_a_running_gateway(tmp_path: Path, start_gateway: Any) 
     report = json.loads((tmp_path / "tiny-short.json").read_text())
     assert report["gateway_url"] == gw.url
     assert report["totals"]["served_by"].keys() == {"alpha", "beta"}
+    states = {s["breakers"].get("alpha") for s in report["samples"]}  # read from GET /status
+    assert "available" in states and states - {"available"}
     unreachable = run("run", str(scenario), "--url", "http://127.0.0.1:9")
     assert unreachable.exit_code == 2 and "cannot reach the gateway" in unreachable.output
     with socket.socket() as taken:
