@@ -109,7 +109,8 @@ def register(app: typer.Typer) -> None:
         for path in scenario_paths():
             s = load_file(path)
             kinds = sorted({e.fault.kind for e in s.faults})
-            table.add_row(path.stem, ", ".join(kinds), s.description.strip().split("\n")[0])
+            first = " ".join(s.description.split()).split(". ")[0].rstrip(".")
+            table.add_row(path.stem, ", ".join(kinds), first + ".")
         Console().print(table)
 
     @chaos.command("config")
