@@ -8,7 +8,6 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -23,7 +22,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.providers.base import StreamEvent, UpstreamRequest
-from gateway.providers.openai_compat import OpenAICompatAdapter, create_session
+from gateway.providers.openai_compat import OpenAICompatAdapter
 
 KEY = "sk-test-0123456789abcdef"
 ANSWER = {
@@ -81,18 +80,11 @@ async def upstream() -> AsyncIterator[Upstream]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    s = create_session()
-    yield s
-    await s.close()
-
-
-def adapter_for(url: str, session: aiohttp.ClientSession, **extra: Any) -> OpenAICompatAdapter:
+def adapter_for(url: str, **extra: Any) -> OpenAICompatAdapter:
     provider = ProviderConfig(
         kind=extra.pop("kind", "openai"), base_url=url, api_key=SecretStr(KEY), **extra
     )
-    return OpenAICompatAdapter("up", provider, session)
+    return OpenAICompatAdapter("up", provider)
 
 
 def req(endpoint: str = "chat", timeout: float = 2.0, **body: Any) -> UpstreamRequest:
@@ -122,8 +114,8 @@ async def collect(stream: Any) -> list[StreamEvent]:
 # --- complete -------------------------------------------------------------------------
 
 
-async def test_complete_relays_bytes_and_sends_headers(upstream: Upstream, session: Any) -> None:
-    adapter = adapter_for(upstream.base_url, session, headers={"OpenAI-Organization": "org"})
+async def test_complete_relays_bytes_and_sends_headers(upstream: Upstream) -> None:
+    adapter = adapter_for(upstream.base_url, headers={"OpenAI-Organization": "org"})
     result = await adapter.complete(req(stream=True, stream_options={"include_usage": True}))
     assert result.data == ANSWER and orjson.loads(result.raw) == ANSWER
     assert result.headers["x-request-id"] == "r1"
@@ -134,36 +126,32 @@ async def test_complete_relays_bytes_and_sends_headers(upstream: Upstream, sessi
     assert "stream" not in upstream.body and "stream_options" not in upstream.body
 
 
-async def test_azure_url_and_key_header(upstream: Upstream, session: Any) -> None:
+async def test_azure_url_and_key_header(upstream: Upstream) -> None:
     base = upstream.base_url.removesuffix("/v1")
-    adapter = adapter_for(base, session, kind="azure", api_version="2024-06-01")
+    adapter = adapter_for(base, kind="azure", api_version="2024-06-01")
     await adapter.complete(req(model="gpt-4o-prod"))
     path, headers, _ = upstream.seen[-1]
     assert path == "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-06-01"
     assert headers["api-key"] == KEY and "Authorization" not in headers
 
 
-async def test_no_key_sends_no_authorization(upstream: Upstream, session: Any) -> None:
-    adapter = OpenAICompatAdapter(
-        "up", ProviderConfig(kind="vllm", base_url=upstream.base_url), session
-    )
+async def test_no_key_sends_no_authorization(upstream: Upstream) -> None:
+    adapter = OpenAICompatAdapter("up", ProviderConfig(kind="vllm", base_url=upstream.base_url))
     await adapter.complete(req())
     assert "Authorization" not in upstream.seen[-1][1]
 
 
-async def test_embeddings(upstream: Upstream, session: Any) -> None:
+async def test_embeddings(upstream: Upstream) -> None:
     async def embeddings(request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"embedding": [0.1]}]})
 
     upstream.handler = embeddings
-    result = await adapter_for(upstream.base_url, session).complete(req("embeddings"))
+    result = await adapter_for(upstream.base_url).complete(req("embeddings"))
     assert result.data["data"][0]["embedding"] == [0.1]
     assert upstream.seen[-1][0] == "/v1/embeddings"
 
 
-async def test_status_error_carries_vendor_details_without_the_key(
-    upstream: Upstream, session: Any
-) -> None:
+async def test_status_error_carries_vendor_details_without_the_key(upstream: Upstream) -> None:
     async def limited(request: web.Request) -> web.Response:
         error = {
             "error": {
@@ -176,20 +164,20 @@ async def test_status_error_carries_vendor_details_without_the_key(
 
     upstream.handler = limited
     with pytest.raises(UpstreamStatusError) as info:
-        await adapter_for(upstream.base_url, session).complete(req())
+        await adapter_for(upstream.base_url).complete(req())
     err = info.value
     assert err.status == 401 and err.vendor_code == "invalid_api_key"
     assert err.headers["retry-after"] == "3"
     assert KEY not in str(err) and KEY not in err.message and b"invalid_api_key" in err.body
 
 
-async def test_status_error_with_plain_text_body(upstream: Upstream, session: Any) -> None:
+async def test_status_error_with_plain_text_body(upstream: Upstream) -> None:
     async def broken(request: web.Request) -> web.Response:
         return web.Response(status=502, text="Bad gateway " * 10_000)
 
     upstream.handler = broken
     with pytest.raises(UpstreamStatusError) as info:
-        await adapter_for(upstream.base_url, session).complete(req())
+        await adapter_for(upstream.base_url).complete(req())
     assert info.value.status == 502 and info.value.vendor_code is None
     assert len(info.value.body) == 64 * 1024 and "Bad gateway" in info.value.message
 
@@ -198,40 +186,38 @@ async def test_status_error_with_plain_text_body(upstream: Upstream, session: An
     ("endpoint", "payload"),
     [("chat", b"not json"), ("chat", b'{"id": "x"}'), ("chat", b"[1]"), ("embeddings", b"{}")],
 )
-async def test_malformed_answer(
-    upstream: Upstream, session: Any, endpoint: str, payload: bytes
-) -> None:
+async def test_malformed_answer(upstream: Upstream, endpoint: str, payload: bytes) -> None:
     async def malformed(request: web.Request) -> web.Response:
         return web.Response(body=payload, content_type="application/json")
 
     upstream.handler = malformed
     with pytest.raises(UpstreamProtocolError):
-        await adapter_for(upstream.base_url, session).complete(req(endpoint))
+        await adapter_for(upstream.base_url).complete(req(endpoint))
 
 
-async def test_hang_is_a_first_token_timeout(upstream: Upstream, session: Any) -> None:
+async def test_hang_is_a_first_token_timeout(upstream: Upstream) -> None:
     async def hang(request: web.Request) -> web.Response:
         await asyncio.sleep(10)
         raise AssertionError("unreachable")
 
     upstream.handler = hang
     with pytest.raises(UpstreamTimeout) as info:
-        await adapter_for(upstream.base_url, session).complete(req(timeout=0.2))
+        await adapter_for(upstream.base_url).complete(req(timeout=0.2))
     assert info.value.phase == "first_token"
 
 
-async def test_connection_refused(session: Any) -> None:
+async def test_connection_refused() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    adapter = adapter_for(f"http://127.0.0.1:{port}/v1", session)
+    adapter = adapter_for(f"http://127.0.0.1:{port}/v1")
     with pytest.raises(UpstreamConnectError):
         await adapter.complete(req())
     with pytest.raises(UpstreamConnectError):
         await adapter.stream(req())
 
 
-async def test_connect_timeout(session: Any) -> None:
+async def test_connect_timeout() -> None:
     # A listener whose accept backlog is full drops further SYNs, so connect() hangs.
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -250,7 +236,7 @@ async def test_connect_timeout(session: Any) -> None:
         )
         try:
             with pytest.raises(UpstreamTimeout) as info:
-                await adapter_for(f"http://127.0.0.1:{port}/v1", session).complete(request)
+                await adapter_for(f"http://127.0.0.1:{port}/v1").complete(request)
         finally:
             for filler in fillers:
                 filler.close()
@@ -289,26 +275,26 @@ def reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def test_reset_before_headers(raw_server: Any, session: Any) -> None:
+async def test_reset_before_headers(raw_server: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         reset(writer)
 
-    adapter = adapter_for(await raw_server(script), session)
+    adapter = adapter_for(await raw_server(script))
     with pytest.raises(UpstreamConnectError):
         await adapter.complete(req())
     with pytest.raises(UpstreamConnectError):
         await adapter.stream(req())
 
 
-async def test_close_before_headers(raw_server: Any, session: Any) -> None:
+async def test_close_before_headers(raw_server: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         return  # the fixture closes the connection
 
     with pytest.raises(UpstreamConnectError):
-        await adapter_for(await raw_server(script), session).complete(req())
+        await adapter_for(await raw_server(script)).complete(req())
 
 
-async def test_truncated_body(raw_server: Any, session: Any) -> None:
+async def test_truncated_body(raw_server: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -317,19 +303,19 @@ async def test_truncated_body(raw_server: Any, session: Any) -> None:
         await writer.drain()
 
     with pytest.raises(UpstreamProtocolError):
-        await adapter_for(await raw_server(script), session).complete(req())
+        await adapter_for(await raw_server(script)).complete(req())
 
 
-async def test_invalid_http_response(raw_server: Any, session: Any) -> None:
+async def test_invalid_http_response(raw_server: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"SMTP ready\r\n\r\n")
         await writer.drain()
 
     with pytest.raises(UpstreamProtocolError):
-        await adapter_for(await raw_server(script), session).complete(req())
+        await adapter_for(await raw_server(script)).complete(req())
 
 
-async def test_stream_cut_mid_chunked_body(raw_server: Any, session: Any) -> None:
+async def test_stream_cut_mid_chunked_body(raw_server: Any) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         event = b'data: {"choices": []}\n\n'
         writer.write(
@@ -340,7 +326,7 @@ async def test_stream_cut_mid_chunked_body(raw_server: Any, session: Any) -> Non
         await asyncio.sleep(0.05)
         reset(writer)
 
-    stream = await adapter_for(await raw_server(script), session).stream(req())
+    stream = await adapter_for(await raw_server(script)).stream(req())
     events = []
     with pytest.raises(UpstreamStreamCut):
         async for event in stream:
@@ -355,7 +341,7 @@ def chunk(text: str) -> bytes:
     return b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"content": text}}]})
 
 
-async def test_stream_normalises_events(upstream: Upstream, session: Any) -> None:
+async def test_stream_normalises_events(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(
             request,
@@ -369,7 +355,7 @@ async def test_stream_normalises_events(upstream: Upstream, session: Any) -> Non
         )
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req())
+    stream = await adapter_for(upstream.base_url).stream(req())
     assert stream.headers["Content-Type"] == "text/event-stream"
     events = await collect(stream)
     assert [e.raw for e in events] == [
@@ -382,12 +368,12 @@ async def test_stream_normalises_events(upstream: Upstream, session: Any) -> Non
     assert upstream.body["stream"] is True
 
 
-async def test_stream_reuses_the_connection_after_done(upstream: Upstream, session: Any) -> None:
+async def test_stream_reuses_the_connection_after_done(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\n", b"data: [DONE]\n\n"])
 
     upstream.handler = handler
-    adapter = adapter_for(upstream.base_url, session)
+    adapter = adapter_for(upstream.base_url)
     for _ in range(3):
         assert len(await collect(await adapter.stream(req()))) == 2
     upstream.handler = upstream.answer
@@ -395,22 +381,22 @@ async def test_stream_reuses_the_connection_after_done(upstream: Upstream, sessi
     assert len(upstream.peers) == 1
 
 
-async def test_stream_status_error(upstream: Upstream, session: Any) -> None:
+async def test_stream_status_error(upstream: Upstream) -> None:
     async def overloaded(request: web.Request) -> web.Response:
         return web.json_response({"error": {"message": "busy", "type": "overloaded"}}, status=529)
 
     upstream.handler = overloaded
     with pytest.raises(UpstreamStatusError) as info:
-        await adapter_for(upstream.base_url, session).stream(req())
+        await adapter_for(upstream.base_url).stream(req())
     assert info.value.status == 529 and info.value.vendor_code == "overloaded"
 
 
-async def test_stream_bad_json_after_good_events(upstream: Upstream, session: Any) -> None:
+async def test_stream_bad_json_after_good_events(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\ndata: {oops\n\n"])
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req())
+    stream = await adapter_for(upstream.base_url).stream(req())
     assert (await stream.__anext__()).data is not None
     with pytest.raises(UpstreamProtocolError):
         await stream.__anext__()
@@ -418,61 +404,59 @@ async def test_stream_bad_json_after_good_events(upstream: Upstream, session: An
         await stream.__anext__()
 
 
-async def test_stream_error_event_is_a_cut(upstream: Upstream, session: Any) -> None:
+async def test_stream_error_event_is_a_cut(upstream: Upstream) -> None:
     error = b'data: {"error": {"message": "server_error ' + KEY.encode() + b'", "code": "x"}}\n\n'
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\n", error])
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req())
+    stream = await adapter_for(upstream.base_url).stream(req())
     with pytest.raises(UpstreamStreamCut) as info:
         await collect(stream)
     assert info.value.vendor_code == "x" and KEY not in info.value.message
 
 
-async def test_stream_clean_eof_without_done(upstream: Upstream, session: Any) -> None:
+async def test_stream_clean_eof_without_done(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\n"])
 
     upstream.handler = handler
-    events = await collect(await adapter_for(upstream.base_url, session).stream(req()))
+    events = await collect(await adapter_for(upstream.base_url).stream(req()))
     assert len(events) == 1 and not events[0].is_done
 
 
 @pytest.mark.parametrize(("first", "phase"), [([], "first_token"), ([b"a"], "idle")])
-async def test_stream_timeouts(
-    upstream: Upstream, session: Any, first: list[bytes], phase: str
-) -> None:
+async def test_stream_timeouts(upstream: Upstream, first: list[bytes], phase: str) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = await sse(request, [chunk(t.decode()) + b"\n\n" for t in first])
         await asyncio.sleep(10)
         return response
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req(timeout=0.2))
+    stream = await adapter_for(upstream.base_url).stream(req(timeout=0.2))
     with pytest.raises(UpstreamTimeout) as info:
         await collect(stream)
     assert info.value.phase == phase
     await asyncio.wait_for(upstream.disconnected.wait(), 1)
 
 
-async def test_keep_alive_comments_do_not_reset_idle(upstream: Upstream, session: Any) -> None:
+async def test_keep_alive_comments_do_not_reset_idle(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\n"] + [b": ping\n\n"] * 20, pause=0.05)
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req(timeout=0.3))
+    stream = await adapter_for(upstream.base_url).stream(req(timeout=0.3))
     with pytest.raises(UpstreamTimeout):
         await collect(stream)
 
 
-async def test_aclose_cancels_upstream_and_is_idempotent(upstream: Upstream, session: Any) -> None:
+async def test_aclose_cancels_upstream_and_is_idempotent(upstream: Upstream) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await sse(request, [chunk("a") + b"\n\n"] * 100, pause=0.02)
 
     upstream.handler = handler
-    stream = await adapter_for(upstream.base_url, session).stream(req())
+    stream = await adapter_for(upstream.base_url).stream(req())
     await stream.__anext__()
     await stream.aclose()
     await stream.aclose()

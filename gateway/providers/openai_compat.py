@@ -1,10 +1,12 @@
 """Pass-through adapter for vendors that speak the OpenAI HTTP API (OpenAI, Azure, vLLM, …).
 
 The hot path: the body is serialised once with orjson, bytes are relayed as received, and
-every request shares one pooled aiohttp session owned by the caller. aiohttp exceptions
-are translated here, at the edge:
+each adapter keeps its own keep-alive connections (`http1.Origin`, a lean HTTP/1.1 client:
+aiohttp's costs more CPU per request than the rest of the gateway's own work). Its
+exceptions are translated here, at the edge:
 
     before headers   connect refused / DNS / TLS / reset   -> UpstreamConnectError
+                     not an HTTP response                  -> UpstreamProtocolError
                      connect timeout                       -> UpstreamTimeout(connect)
                      headers (and body) too late           -> UpstreamTimeout(first_token)
     non-2xx status                                         -> UpstreamStatusError
@@ -17,14 +19,14 @@ are translated here, at the edge:
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from gateway.config import ProviderConfig
 from gateway.errors import (
@@ -37,6 +39,15 @@ from gateway.errors import (
     redact,
 )
 from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse
+from gateway.providers.http1 import (
+    ConnectTimeout,
+    HTTPError,
+    InvalidResponse,
+    Origin,
+    Response,
+    head,
+    header_lines,
+)
 from gateway.providers.sse import SSEParser, encode_event
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -44,10 +55,12 @@ _DONE_EVENT = StreamEvent(raw=b"data: [DONE]\n\n", data=None)
 _DRAIN_TIMEOUT = 0.5  # after [DONE], how long to wait for the body's end to keep the connection
 _PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
 _SECRET_HEADER_HINTS = ("key", "auth", "token", "secret")
+USER_AGENT = "failover-gateway"
 
 
 def create_session() -> aiohttp.ClientSession:
-    """The one pooled session shared by every pass-through adapter (call inside the loop)."""
+    """The pooled aiohttp session the gateway shares for everything but the pass-through
+    hot path (litellm's adapter, health probes); call inside the running loop."""
     connector = aiohttp.TCPConnector(
         limit=0,  # no pool cap: concurrency is bounded by the gateway, not the pool
         limit_per_host=0,
@@ -63,26 +76,38 @@ def create_session() -> aiohttp.ClientSession:
 
 
 class OpenAICompatAdapter:
-    """One provider reached over the OpenAI HTTP API on a shared session."""
+    """One provider reached over the OpenAI HTTP API, on keep-alive connections of its own."""
 
-    def __init__(self, name: str, provider: ProviderConfig, session: aiohttp.ClientSession):
+    def __init__(self, name: str, provider: ProviderConfig) -> None:
         base_url = provider.resolved_base_url
         if base_url is None:
             raise ValueError(f"provider '{name}': base_url is required for kind {provider.kind}")
+        url = urlsplit(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"provider '{name}': base_url must be an http(s) URL: {base_url}")
+        tls = ssl.create_default_context() if url.scheme == "https" else None
+        default_port = 443 if tls is not None else 80
         self.name = name
-        self._session = session
-        self._base_url = base_url.rstrip("/")
+        self._origin = Origin(url.hostname, url.port or default_port, tls)
+        self._host = url.netloc.rsplit("@", 1)[-1]  # the Host header: no credentials
+        self._path = url.path
         self._azure = provider.kind == "azure"
         self._api_version = provider.api_version
         key = provider.api_key.get_secret_value() if provider.api_key else ""
         self._secrets = provider_secrets(provider)
-        headers = {"Content-Type": "application/json"}
+        headers = [
+            ("Host", self._host),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("Accept-Encoding", "gzip, deflate"),
+            ("User-Agent", USER_AGENT),
+        ]
         if key:
-            headers.update({"api-key": key} if self._azure else {"Authorization": f"Bearer {key}"})
-        headers.update(provider.headers)
+            headers.append(("api-key", key) if self._azure else ("Authorization", f"Bearer {key}"))
+        headers += provider.headers.items()
         self._headers = headers
-        self._urls: dict[tuple[str, str], URL] = {}
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._heads: dict[tuple[str, str], bytes] = {}
+        head("POST", "/", headers)  # a header that could split a request fails here, at start
 
     async def complete(self, request: UpstreamRequest) -> UpstreamResponse:
         body = request.body
@@ -94,12 +119,14 @@ class OpenAICompatAdapter:
                 response = await self._open(request, body)
                 try:
                     raw = await response.read()
-                except aiohttp.ClientError as exc:
+                except HTTPError as exc:
                     response.close()
                     raise UpstreamProtocolError(
-                        f"{self.name}: response body truncated ({type(exc).__name__})",
-                        status=response.status,
+                        f"{self.name}: response body truncated ({exc})", status=response.status
                     ) from exc
+                except BaseException:
+                    response.close()  # timed out or cancelled: the connection is not reusable
+                    raise
         except TimeoutError as exc:
             raise self._timeout("first_token", request.first_token_timeout) from exc
         return UpstreamResponse(
@@ -121,42 +148,37 @@ class OpenAICompatAdapter:
         return OpenAIStream(self.name, response, deadline, timeouts, self._secrets)
 
     async def aclose(self) -> None:
-        """Nothing to release: the shared session belongs to the caller."""
+        self._origin.close()
 
-    async def _open(self, request: UpstreamRequest, body: dict[str, Any]) -> aiohttp.ClientResponse:
+    async def _open(self, request: UpstreamRequest, body: dict[str, Any]) -> Response:
         """Send the request; return a 2xx response whose headers are in, or raise."""
-        headers = self._headers
+        data = orjson.dumps(body)
+        prefix = self._head(request.endpoint, body)
         if request.extra_headers:
-            headers = {**headers, **request.extra_headers}
+            prefix += header_lines(list(request.extra_headers.items()))
+        message = b"%sContent-Length: %d\r\n\r\n%s" % (prefix, len(data), data)
         try:
-            response = await self._session.post(
-                self._url(request.endpoint, body),
-                data=orjson.dumps(body),
-                headers=headers,
-                timeout=self._client_timeout(request.connect_timeout),
-                allow_redirects=False,
-            )
-        except aiohttp.ConnectionTimeoutError as exc:
+            response = await self._origin.request(message, request.connect_timeout)
+        except ConnectTimeout as exc:
             raise self._timeout("connect", request.connect_timeout) from exc
-        except aiohttp.ClientResponseError as exc:
-            message = f"{self.name}: invalid HTTP response: {exc.message}"
-            raise UpstreamProtocolError(message) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except InvalidResponse as exc:
+            raise UpstreamProtocolError(f"{self.name}: {exc}") from exc
+        except HTTPError as exc:  # connect failed, or closed before answering
             detail = redact(str(exc), self._secrets) or "connection failed"
-            raise UpstreamConnectError(f"{self.name}: {type(exc).__name__}: {detail}") from exc
+            raise UpstreamConnectError(f"{self.name}: {detail}") from exc
         if not 200 <= response.status < 300:
             raise await self._status_error(response)
         return response
 
-    async def _status_error(self, response: aiohttp.ClientResponse) -> UpstreamStatusError:
+    async def _status_error(self, response: Response) -> UpstreamStatusError:
         body = b""
         try:
             while len(body) < ERROR_BODY_LIMIT:
-                chunk = await response.content.readany()
+                chunk = await response.readany()
                 if not chunk:
                     break
                 body += chunk
-        except aiohttp.ClientError:
+        except HTTPError:
             pass  # the status says enough; keep what arrived
         finally:
             response.close()
@@ -171,25 +193,20 @@ class OpenAICompatAdapter:
             vendor_code=code,
         )
 
-    def _url(self, endpoint: str, body: dict[str, Any]) -> URL:
-        model = body.get("model", "") if self._azure else ""
-        url = self._urls.get((endpoint, model))
-        if url is None:
+    def _head(self, endpoint: str, body: dict[str, Any]) -> bytes:
+        """The request line and fixed headers for an endpoint (and, on Azure, a model)."""
+        model = str(body.get("model", "")) if self._azure else ""
+        cached = self._heads.get((endpoint, model))
+        if cached is None:
             path = _PATHS[endpoint]
             if self._azure:
-                text = f"{self._base_url}/openai/deployments/{quote(str(model), safe='')}{path}"
+                target = f"{self._path}/openai/deployments/{quote(model, safe='')}{path}"
                 if self._api_version:
-                    text += f"?api-version={quote(self._api_version, safe='')}"
+                    target += f"?api-version={quote(self._api_version, safe='')}"
             else:
-                text = self._base_url + path
-            url = self._urls[(endpoint, model)] = URL(text, encoded=True)
-        return url
-
-    def _client_timeout(self, connect: float) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(connect)
-        if timeout is None:
-            timeout = self._timeouts[connect] = aiohttp.ClientTimeout(total=None, connect=connect)
-        return timeout
+                target = self._path + path
+            cached = self._heads[(endpoint, model)] = head("POST", target, self._headers)
+        return cached
 
     def _timeout(self, phase: str, seconds: float) -> UpstreamTimeout:
         return UpstreamTimeout(f"{self.name}: no {phase} within {seconds:g}s", phase=phase)
@@ -235,7 +252,7 @@ def vendor_error(body: bytes) -> tuple[str, str | None]:
 
 
 class OpenAIStream:
-    """An OpenAI SSE stream read incrementally from one aiohttp response."""
+    """An OpenAI SSE stream read incrementally from one HTTP response."""
 
     __slots__ = (
         "_deadline",
@@ -255,14 +272,14 @@ class OpenAIStream:
     def __init__(
         self,
         name: str,
-        response: aiohttp.ClientResponse,
+        response: Response,
         deadline: float,
         timeouts: tuple[float, float],
         secrets: list[str],
     ) -> None:
         self.headers: Mapping[str, str] = response.headers
         self._name = name
-        self._response: aiohttp.ClientResponse | None = response
+        self._response: Response | None = response
         self._parser = SSEParser()
         self._events: deque[StreamEvent] = deque()
         self._error: UpstreamError | None = None  # raised once the events before it are out
@@ -300,7 +317,7 @@ class OpenAIStream:
     async def aclose(self) -> None:
         self._close()
 
-    async def _read_events(self, response: aiohttp.ClientResponse) -> None:
+    async def _read_events(self, response: Response) -> None:
         if self._started:
             phase, seconds = "idle", self._idle
             self._deadline = asyncio.get_running_loop().time() + seconds
@@ -309,7 +326,7 @@ class OpenAIStream:
         try:
             async with asyncio.timeout_at(self._deadline):
                 while not self._events and self._error is None:
-                    chunk = await response.content.readany()
+                    chunk = await response.readany()
                     if not chunk:
                         self._add(self._parser.finish())
                         return
@@ -319,9 +336,9 @@ class OpenAIStream:
             raise UpstreamTimeout(
                 f"{self._name}: no stream event within {seconds:g}s ({phase})", phase=phase
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except HTTPError as exc:
             self._close()
-            raise UpstreamStreamCut(f"{self._name}: stream broken ({type(exc).__name__})") from exc
+            raise UpstreamStreamCut(f"{self._name}: stream broken ({exc})") from exc
         except BaseException:
             self._close()
             raise
@@ -356,20 +373,20 @@ class OpenAIStream:
         self._error = error
         self._close()
 
-    async def _finish_after_done(self, response: aiohttp.ClientResponse) -> None:
+    async def _finish_after_done(self, response: Response) -> None:
         # Reading the body's end returns the connection to the pool for reuse.
         try:
             async with asyncio.timeout(min(self._idle, _DRAIN_TIMEOUT)):
-                while await response.content.readany():
+                while await response.readany():
                     pass
-        except (TimeoutError, aiohttp.ClientError, OSError):
+        except (TimeoutError, HTTPError):
             pass
         self._close()
 
     def _close(self) -> None:
         response, self._response = self._response, None
         if response is not None:
-            if response.content.at_eof():
+            if response.at_eof():
                 response.release()
             else:
                 response.close()

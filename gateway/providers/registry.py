@@ -10,12 +10,13 @@ from gateway.providers.openai_compat import OpenAICompatAdapter
 
 
 def build_adapter(name: str, provider: ProviderConfig, session: aiohttp.ClientSession) -> Adapter:
-    """The adapter for `provider`, sharing the caller's pooled `session`.
+    """The adapter for `provider`. litellm's shares the caller's pooled `session`; the
+    pass-through adapter keeps lean connections of its own (its hot path).
 
     litellm is imported only when a provider needs it (its import takes seconds).
     """
     if provider.kind in OPENAI_COMPATIBLE_KINDS:
-        return OpenAICompatAdapter(name, provider, session)
+        return OpenAICompatAdapter(name, provider)  # keeps connections of its own
     if provider.kind in LITELLM_KINDS:
         from gateway.providers.litellm_adapter import LiteLLMAdapter
 
