@@ -373,3 +373,21 @@ def test_bad_rules_are_refused_with_the_fix(
     assert error["code"] == code and says in error["message"], error
     garbage = faulty.admin().post("/admin/faults", content=b"{nope")
     assert garbage.json()["error"]["code"] == "invalid_json"
+
+
+def test_turned_on_by_a_config_reload(
+    fleet: VendorFleet, tmp_path: Path, gateways: list[AdminGateway]
+) -> None:
+    gw = start(fleet, tmp_path, gateways, "")
+    assert add(gw, action="abort").status_code == 409
+    text = gw.config_path.read_text()
+    gw.config_path.write_text("fault_injection: {enabled: true, max_requests: 5}\n" + text)
+    reloaded = gw.admin().post("/admin/reload")
+    assert reloaded.status_code == 200, reloaded.text
+    assert add(gw, action="abort", status=502).status_code == 201
+    headers, _ = ask(gw, "after the reload")
+    assert headers["x-gateway-route"] == "alpha/sim-a=failover:status_502,beta/sim-b=ok"
+    gw.config_path.write_text(text)  # and off again: rules stay listed but never fire
+    assert gw.admin().post("/admin/reload").status_code == 200
+    assert ask(gw, "off again")[0]["x-gateway-route"] == "alpha/sim-a=ok"
+    assert gw.admin().get("/admin/faults").json()["active_rules"] == 0
