@@ -169,6 +169,7 @@ class Relay:
                 if event.data is None:
                     self._out.append(DONE)
                     current.finish()
+                    await opened.stream.aclose()  # hands the connection back for reuse
                     return None
                 if "error" in event.data:
                     raise UpstreamProtocolError(_vendor_stream_error(event.data))
@@ -178,6 +179,7 @@ class Relay:
             if self.delivered.finish_reason is not None:
                 self._out.append(DONE)  # the vendor forgot [DONE]: finalise promptly
                 current.finish()
+                await opened.stream.aclose()
                 return None
             failure = UpstreamStreamCut("stream ended without a finish reason or [DONE]")
         except UpstreamError as error:

@@ -260,3 +260,33 @@ async def test_tls_with_server_name_check(
     assert await response.read() == b"secure"
     with pytest.raises(ConnectFailed, match="SSL"):  # the certificate does not name 127.0.0.1
         await Origin("127.0.0.1", port, client_tls).request(REQUEST, 2.0)
+
+
+async def test_release_when_done_reuses_the_connection_once_the_end_arrives(
+    serve: Callable[..., Awaitable[tuple[Server, int]]],
+) -> None:
+    async def slow_end(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async def never_ends(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+
+    server, port = await serve([slow_end, sized(b"next"), never_ends, sized(b"fresh")])
+    origin = Origin("127.0.0.1", port, None)
+    response = await origin.request(REQUEST, 1.0)
+    assert await response.readany() == b"hello"
+    response.release_when_done(1.0)
+    await asyncio.sleep(0.2)
+    assert await (await origin.request(REQUEST, 1.0)).read() == b"next"
+    assert server.connections == 1  # reused once the end arrived
+    response = await origin.request(REQUEST, 1.0)
+    assert await response.readany() == b"hello"
+    response.release_when_done(0.05)  # the end never comes: closed after the grace
+    await asyncio.sleep(0.2)
+    assert await (await origin.request(REQUEST, 1.0)).read() == b"fresh"
+    assert server.connections == 2

@@ -381,6 +381,26 @@ async def test_stream_reuses_the_connection_after_done(upstream: Upstream) -> No
     assert len(upstream.peers) == 1
 
 
+async def test_closing_after_done_keeps_the_connection(upstream: Upstream) -> None:
+    # The relay stops at [DONE] and closes; the chunked body's end arrives a moment later.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = await sse(request, [chunk("a") + b"\n\n", b"data: [DONE]\n\n"])
+        await asyncio.sleep(0.05)
+        return response
+
+    upstream.handler = handler
+    adapter = adapter_for(upstream.base_url)
+    for _ in range(3):
+        stream = await adapter.stream(req())
+        assert (await stream.__anext__()).data is not None
+        assert (await stream.__anext__()).is_done
+        await stream.aclose()
+        await asyncio.sleep(0.1)
+    upstream.handler = upstream.answer
+    await adapter.complete(req())
+    assert len(upstream.peers) == 1
+
+
 async def test_stream_status_error(upstream: Upstream) -> None:
     async def overloaded(request: web.Request) -> web.Response:
         return web.json_response({"error": {"message": "busy", "type": "overloaded"}}, status=529)

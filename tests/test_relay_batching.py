@@ -109,6 +109,7 @@ async def test_events_of_one_read_leave_in_one_write(
     assert relay.delivered.content == "Hello there friend"
     assert relay.delivered.finish_reason == "stop"
     assert success.guard is None  # the breaker guard was released
+    assert stream.closed  # the upstream connection was handed back at once
 
 
 async def test_nothing_handed_over_waits_for_the_next_event() -> None:

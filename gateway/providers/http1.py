@@ -231,6 +231,7 @@ class Response:
         self._error: HTTPError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._released = False
+        self._grace: asyncio.TimerHandle | None = None  # see release_when_done
 
     # httptools callbacks
     def on_status(self, status: bytes) -> None:
@@ -269,6 +270,9 @@ class Response:
                 self._chunks.append(tail)
         self._keep_alive = self._parser.should_keep_alive()
         self.complete = True
+        if self._grace is not None:
+            self._grace.cancel()
+            self.release()
 
     # connection events
     def feed(self, data: bytes) -> bool:
@@ -278,7 +282,7 @@ class Response:
         except httptools.HttpParserError as exc:
             self.fail(InvalidResponse(f"invalid HTTP response: {exc}"))
             return False
-        if self._buffered > _HIGH_WATER and not self._paused:
+        if self._buffered > _HIGH_WATER and not self._paused and not self._released:
             self._paused = True
             self._connection.pause_reading()
         self._wake()
@@ -366,8 +370,20 @@ class Response:
         done = self.complete and self._error is None
         self._connection.finished(self, keep_alive=done and self._keep_alive)
 
+    def release_when_done(self, grace: float) -> None:
+        """Done with the response, whose end is still on its way: reuse the connection once
+        the body's end arrives, or close it if that takes longer than `grace` seconds."""
+        if self._released or self._grace is not None:
+            return
+        if self.complete or self._error is not None:
+            self.release()
+            return
+        self._grace = asyncio.get_running_loop().call_later(grace, self.close)
+
     def close(self) -> None:
         """Give up on the response: its connection is closed, not reused."""
+        if self._grace is not None:
+            self._grace.cancel()
         if self._released:
             return
         self._released = True

@@ -388,6 +388,8 @@ class OpenAIStream:
         if response is not None:
             if response.at_eof():
                 response.release()
+            elif self._done:  # the body's end is due right after [DONE]: reuse if it comes
+                response.release_when_done(min(self._idle, _DRAIN_TIMEOUT))
             else:
                 response.close()
 
