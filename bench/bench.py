@@ -47,6 +47,7 @@ class Options:
     load_core: int
     json_path: Path | None
     markdown_path: Path | None
+    telemetry: str  # "default" (as the config's defaults say) | "off"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument("--markdown", type=Path, default=None, help="write a markdown report")
+    parser.add_argument(
+        "--telemetry",
+        choices=("default", "off"),
+        default="default",
+        help="off: the gateway runs with telemetry.enabled false (default: config defaults)",
+    )
     args = parser.parse_args(argv)
     duration = 3 if args.quick and args.duration == 10 else args.duration
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -93,6 +100,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.load_core,
         args.json,
         args.markdown,
+        args.telemetry,
     )
 
 
@@ -131,10 +139,11 @@ def start_vendors(group: ProcessGroup, core: int) -> str:
     return line.split(": ", 1)[1].strip()
 
 
-def gateway_config(vendor_url: str, port: int) -> str:
+def gateway_config(vendor_url: str, port: int, telemetry: str = "default") -> str:
     # A second vendor as fallback, so the route walks a real plan (alpha first, beta next).
     return (
-        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        ("telemetry: {enabled: false}\n" if telemetry == "off" else "")
+        + f"server: {{host: 127.0.0.1, port: {port}}}\n"
         "providers:\n"
         f'  alpha: {{kind: openai_compatible, base_url: "{vendor_url}/v1"}}\n'
         f'  beta: {{kind: openai_compatible, base_url: "{vendor_url}/v1"}}\n'
@@ -143,10 +152,12 @@ def gateway_config(vendor_url: str, port: int) -> str:
     )
 
 
-def start_gateway(group: ProcessGroup, core: int, vendor_url: str) -> tuple[str, Pinned]:
+def start_gateway(
+    group: ProcessGroup, core: int, vendor_url: str, telemetry: str = "default"
+) -> tuple[str, Pinned]:
     port = free_port()
     config = group.workdir / "bench-gateway.yaml"
-    config.write_text(gateway_config(vendor_url, port))
+    config.write_text(gateway_config(vendor_url, port, telemetry))
     script = Path(sys.executable).with_name("gateway")
     command = (
         [str(script)]
@@ -296,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gateway_core": options.gateway_core,
         "load_core": options.load_core,
         "load_generator": "wrk, 1 thread",
+        "telemetry": options.telemetry,
         "busy_before_run": {str(core): round(busy, 3) for core, busy in noise.items()},
     }
     for core, busy in noise.items():
@@ -311,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         meta["workdir"] = tmp  # named in the children's arguments; gone after the run
         vendor_url = start_vendors(group, options.load_core)
-        gateway_url, gateway = start_gateway(group, options.gateway_core, vendor_url)
+        gateway_url, gateway = start_gateway(
+            group, options.gateway_core, vendor_url, options.telemetry
+        )
         endpoints = Endpoints(f"{vendor_url}/v1/chat/completions", gateway_url, gateway)
         cells = run_cells(options, endpoints)
     print(render(cells, meta, options))
