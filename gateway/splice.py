@@ -26,11 +26,18 @@ class ToolCallSoFar:
 @dataclass(slots=True)
 class Delivered:
     chunk_id: str = ""
-    content: str = ""
     tool_calls: dict[int, ToolCallSoFar] = field(default_factory=dict)
     finish_reason: str | None = None
     chunks: int = 0
     usage: dict[str, Any] | None = None
+    # Text pieces as relayed; joined on demand (a rescue), not once per chunk.
+    pieces: list[str] = field(default_factory=list)
+
+    @property
+    def content(self) -> str:
+        if len(self.pieces) > 1:
+            self.pieces[:] = ["".join(self.pieces)]
+        return self.pieces[0] if self.pieces else ""
 
     def observe(self, chunk: dict[str, Any]) -> None:
         """Record one relayed chunk. Raises ValueError for a vendor error chunk."""
@@ -39,26 +46,35 @@ class Delivered:
         self.chunks += 1
         if not self.chunk_id:
             self.chunk_id = str(chunk.get("id") or "")
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            if content := delta.get("content"):
-                self.content += content
-            for call in delta.get("tool_calls") or ():
-                so_far = self.tool_calls.setdefault(call.get("index", 0), ToolCallSoFar())
-                so_far.id = call.get("id") or so_far.id
-                function = call.get("function") or {}
-                so_far.name += function.get("name") or ""
-                so_far.arguments += function.get("arguments") or ""
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content:
+                    self.pieces.append(content)
+                calls = delta.get("tool_calls")
+                if calls:
+                    self._observe_calls(calls)
+            finish = choice.get("finish_reason")
+            if finish:
+                self.finish_reason = finish
+
+    def _observe_calls(self, calls: list[dict[str, Any]]) -> None:
+        for call in calls:
+            so_far = self.tool_calls.setdefault(call.get("index", 0), ToolCallSoFar())
+            so_far.id = call.get("id") or so_far.id
+            function = call.get("function") or {}
+            so_far.name += function.get("name") or ""
+            so_far.arguments += function.get("arguments") or ""
 
     @property
     def started(self) -> bool:
-        return bool(self.content or self.tool_calls)
+        return bool(self.pieces or self.tool_calls)
 
 
 def meaningful(chunk: dict[str, Any]) -> bool:
