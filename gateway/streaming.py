@@ -150,10 +150,14 @@ class Relay:
                 return False
             current = rescued
 
+    def tail(self) -> bytes:
+        """What is relayed but not sent yet, for the caller to send with the body's end."""
+        out, self._out = self._out, []
+        return b"".join(out)
+
     async def _flush(self) -> None:
         if self._out:
-            out, self._out = self._out, []
-            await self.send(b"".join(out))
+            await self.send(self.tail())
 
     async def _pump(self, current: Success[Opened]) -> UpstreamError | None:
         """Relay until the stream ends; the failure that broke it, or None when complete."""

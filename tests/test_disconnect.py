@@ -1,0 +1,71 @@
+"""DisconnectWatch: a client that leaves cancels the handler; anything else does not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway.api.disconnect import DisconnectWatch
+
+
+class Client:
+    """An ASGI `receive` that reports a disconnect once `leave()` is called."""
+
+    def __init__(self) -> None:
+        self.gone = asyncio.Event()
+        self.calls = 0
+
+    async def receive(self) -> dict[str, Any]:
+        self.calls += 1
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    def leave(self) -> None:
+        self.gone.set()
+
+
+async def handler(client: Client, work: asyncio.Event) -> str:
+    watch = DisconnectWatch(client.receive)
+    try:
+        await work.wait()  # e.g. relaying a stream
+    except asyncio.CancelledError:
+        if not watch.stop():
+            raise
+        await asyncio.sleep(0)  # the withdrawn cancellation does not strike again
+        return "client left"
+    watch.stop()
+    await asyncio.sleep(0)
+    return "done"
+
+
+async def test_a_client_that_leaves_cancels_the_work() -> None:
+    client, work = Client(), asyncio.Event()
+    task = asyncio.ensure_future(handler(client, work))
+    await asyncio.sleep(0.01)
+    client.leave()
+    assert await asyncio.wait_for(task, 1) == "client left"
+
+
+async def test_work_that_ends_first_stops_the_watch() -> None:
+    client, work = Client(), asyncio.Event()
+    task = asyncio.ensure_future(handler(client, work))
+    await asyncio.sleep(0.01)
+    work.set()
+    assert await asyncio.wait_for(task, 1) == "done"
+    client.leave()  # too late to matter: nothing is cancelled
+    await asyncio.sleep(0.01)
+    assert client.calls == 1
+
+
+async def test_a_cancellation_from_elsewhere_still_propagates() -> None:
+    client, work = Client(), asyncio.Event()
+    task = asyncio.ensure_future(handler(client, work))
+    await asyncio.sleep(0.01)
+    task.cancel()  # e.g. the server shutting down
+    try:
+        await asyncio.wait_for(task, 1)
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the server's cancellation was swallowed")
+    assert task.cancelled()
