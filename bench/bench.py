@@ -4,9 +4,11 @@
 
 The gateway runs as `gateway serve` (one worker, log level warning) pinned to one core;
 the simulated vendors and the load generator (wrk) share the other core. Every cell is a
-closed-loop wrk run of `--duration` seconds at one concurrency, direct to the vendor and
-through the gateway, non-streaming and streaming (8 content chunks). Every child process
-is stopped at the end, also on error or Ctrl-C; everything listens on 127.0.0.1 only.
+closed-loop wrk run of `--duration` seconds at one concurrency, non-streaming and
+streaming (8 content chunks), against three targets: the vendor directly (the ceiling of
+wrk + vendor), a bare TCP relay on the gateway's core (`tcp_relay.py`: the latency floor
+of any proxy on this machine), and the gateway. Every child process is stopped at the
+end, also on error or Ctrl-C; everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 ALIAS = "bench"
 VENDOR_MODEL = "sim-model"
 STARTUP_TIMEOUT = 60.0
+TARGETS = ("direct", "relay", "gateway")
 NOISE_THRESHOLD = 0.1  # a core this busy before the run means other work shares the machine
 
 
@@ -53,8 +56,15 @@ class Options:
 @dataclass(frozen=True)
 class Endpoints:
     direct: str  # the vendor's chat completions URL
+    relay: str  # the same, through the bare TCP relay
     gateway: str
     gateway_process: Pinned
+
+    def target(self, name: str) -> tuple[str, str]:
+        """(URL, model) for a target: the gateway is asked for the alias."""
+        if name == "gateway":
+            return self.gateway, ALIAS
+        return (self.relay if name == "relay" else self.direct), VENDOR_MODEL
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -64,7 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per target")
     parser.add_argument("--concurrency", default="1,16,64", help="comma list (default 1,16,64)")
     parser.add_argument("--modes", default="chat,stream", help="chat,stream")
-    parser.add_argument("--targets", default="direct,gateway", help="direct,gateway")
+    parser.add_argument(
+        "--targets", default="direct,relay,gateway", help="direct,relay,gateway (default: all)"
+    )
     parser.add_argument("--gateway-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
@@ -82,8 +94,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     targets = tuple(t for t in args.targets.split(",") if t)
     if duration < 1 or warmup < 0:
         parser.error("--duration must be at least 1 and --warmup at least 0 (whole seconds)")
-    if not set(modes) <= {"chat", "stream"} or not set(targets) <= {"direct", "gateway"}:
-        parser.error("--modes takes chat,stream and --targets takes direct,gateway")
+    if not set(modes) <= {"chat", "stream"} or not set(targets) <= set(TARGETS):
+        parser.error("--modes takes chat,stream and --targets takes direct,relay,gateway")
     try:
         concurrency = tuple(int(n) for n in args.concurrency.split(",") if n)
     except ValueError:
@@ -139,6 +151,17 @@ def start_vendors(group: ProcessGroup, core: int) -> str:
     return line.split(": ", 1)[1].strip()
 
 
+def start_relay(group: ProcessGroup, core: int, vendor_url: str) -> str:
+    port = free_port()
+    upstream = vendor_url.rsplit(":", 1)[1]
+    script = str(Path(__file__).with_name("tcp_relay.py"))
+    child = group.start(
+        "relay", core, [sys.executable, script, "--port", str(port), "--upstream-port", upstream]
+    )
+    wait_for_line(child, "relay: ready", STARTUP_TIMEOUT)
+    return f"http://127.0.0.1:{port}"
+
+
 def gateway_config(vendor_url: str, port: int, telemetry: str = "default") -> str:
     # A second vendor as fallback, so the route walks a real plan (alpha first, beta next).
     return (
@@ -189,9 +212,7 @@ def _answers(url: str) -> bool:
 def measure(
     options: Options, endpoints: Endpoints, target: str, mode: str, concurrency: int
 ) -> report.Cell:
-    url, model = (
-        (endpoints.direct, VENDOR_MODEL) if target == "direct" else (endpoints.gateway, ALIAS)
-    )
+    url, model = endpoints.target(target)
     workload = loadgen.Workload(url, model, mode == "stream")
     gw = endpoints.gateway_process
     cores_before, cpu_before = machine.CoreTimes.sample(), gw.cpu_seconds()
@@ -228,8 +249,7 @@ def run_cells(options: Options, endpoints: Endpoints) -> list[report.Cell]:
     for mode in options.modes:
         for target in options.targets:
             if options.warmup:
-                url = endpoints.direct if target == "direct" else endpoints.gateway
-                model = VENDOR_MODEL if target == "direct" else ALIAS
+                url, model = endpoints.target(target)
                 workload = loadgen.Workload(url, model, mode == "stream")
                 loadgen.run_wrk(
                     workload,
@@ -326,13 +346,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         gateway_url, gateway = start_gateway(
             group, options.gateway_core, vendor_url, options.telemetry
         )
-        endpoints = Endpoints(f"{vendor_url}/v1/chat/completions", gateway_url, gateway)
+        relay_url = start_relay(group, options.gateway_core, vendor_url)
+        path = "/v1/chat/completions"
+        endpoints = Endpoints(vendor_url + path, relay_url + path, gateway_url, gateway)
         cells = run_cells(options, endpoints)
     print(render(cells, meta, options))
     print(
-        "\nThe direct rows are the ceiling of wrk + vendor on the load core; when a gateway "
-        "row says 'gateway (its core is saturated)', the gateway, not the generator, "
-        "limits it."
+        "\nDirect: the ceiling of wrk + vendor on the load core. Relay: a bare TCP relay on "
+        "the gateway's core, the latency any proxy adds here. When a row says 'gateway (its "
+        "core is saturated)', the gateway, not the generator, limits it."
     )
     return 0 if all(c.errors == 0 for c in cells) else 1
 

@@ -34,6 +34,20 @@ class Comparison:
     concurrency: int
     direct: Cell | None
     gateway: Cell | None
+    relay: Cell | None = None  # a bare TCP relay on the gateway's core
+
+    @property
+    def over_relay_p50_ms(self) -> float | None:
+        """What the gateway's own work adds, beyond what any proxy pays on this machine."""
+        if self.relay is None or self.gateway is None:
+            return None
+        return self.gateway.p50_ms - self.relay.p50_ms
+
+    @property
+    def over_relay_p99_ms(self) -> float | None:
+        if self.relay is None or self.gateway is None:
+            return None
+        return self.gateway.p99_ms - self.relay.p99_ms
 
     @property
     def added_p50_ms(self) -> float | None:
@@ -66,7 +80,13 @@ def compare(cells: list[Cell]) -> list[Comparison]:
     keys = sorted({(c.mode, c.concurrency) for c in cells}, key=lambda k: (k[0] != "chat", k))
     found = {(c.target, c.mode, c.concurrency): c for c in cells}
     return [
-        Comparison(mode, n, found.get(("direct", mode, n)), found.get(("gateway", mode, n)))
+        Comparison(
+            mode,
+            n,
+            found.get(("direct", mode, n)),
+            found.get(("gateway", mode, n)),
+            found.get(("relay", mode, n)),
+        )
         for mode, n in keys
     ]
 
@@ -82,10 +102,10 @@ HEADERS = (
     "gateway rps",
     "gw CPU ms/req",
     "gw CPU",
-    "added p50 ms",
-    "added p99 ms",
-    "direct p50/p99 ms",
-    "gateway p50/p99 ms",
+    "p50 ms direct/relay/gw",
+    "p99 ms direct/relay/gw",
+    "added p50/p99 ms",
+    "gw-relay p50/p99 ms",
     "errors",
     "gw RSS MB",
     "load core",
@@ -93,11 +113,16 @@ HEADERS = (
 )
 
 
+def _triple(cells: tuple[Cell | None, ...], field: str) -> str:
+    return "/".join(_f(getattr(c, field), 3) if c else "-" for c in cells)
+
+
 def rows(comparisons: list[Comparison]) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for c in comparisons:
         d, g = c.direct, c.gateway
-        errors = (d.errors if d else 0) + (g.errors if g else 0)
+        errors = sum(x.errors for x in (d, c.relay, g) if x)
+        share = g.gateway_cpu_share if g else None
         out.append(
             (
                 c.mode,
@@ -105,11 +130,11 @@ def rows(comparisons: list[Comparison]) -> list[tuple[str, ...]]:
                 _f(d.rps if d else None, 0),
                 _f(g.rps if g else None, 0),
                 _f(g.gateway_cpu_ms_per_request if g else None, 3),
-                _f(100 * g.gateway_cpu_share if g and g.gateway_cpu_share else None, 0) + "%",
-                _f(c.added_p50_ms, 3),
-                _f(c.added_p99_ms, 3),
-                f"{_f(d.p50_ms, 3)}/{_f(d.p99_ms, 3)}" if d else "-",
-                f"{_f(g.p50_ms, 3)}/{_f(g.p99_ms, 3)}" if g else "-",
+                f"{100 * share:.0f}%" if share is not None else "-",
+                _triple((d, c.relay, g), "p50_ms"),
+                _triple((d, c.relay, g), "p99_ms"),
+                f"{_f(c.added_p50_ms, 3)}/{_f(c.added_p99_ms, 3)}",
+                f"{_f(c.over_relay_p50_ms, 3)}/{_f(c.over_relay_p99_ms, 3)}",
                 str(errors),
                 _f(g.gateway_rss_mb if g else None, 0),
                 f"{100 * g.load_core_busy:.0f}%" if g else "-",
@@ -148,6 +173,8 @@ def as_json(cells: list[Cell], meta: dict[str, Any]) -> dict[str, Any]:
                 else None,
                 "added_p50_ms": c.added_p50_ms,
                 "added_p99_ms": c.added_p99_ms,
+                "over_relay_p50_ms": c.over_relay_p50_ms,
+                "over_relay_p99_ms": c.over_relay_p99_ms,
                 "bottleneck": c.bottleneck,
             }
             for c in compare(cells)

@@ -71,10 +71,14 @@ def test_compare_adds_latency_and_names_the_bottleneck(
     gateway: report.Cell, bottleneck: str
 ) -> None:
     direct = _cell("direct", "chat", 64, 0.5, 1.0)
-    (comparison,) = report.compare([direct, gateway])
+    relay = _cell("relay", "chat", 64, 0.75, 2.0)
+    (comparison,) = report.compare([direct, relay, gateway])
     assert comparison.added_p50_ms == pytest.approx(1.5)
     assert comparison.added_p99_ms == pytest.approx(4.0)
+    assert comparison.over_relay_p50_ms == pytest.approx(1.25)
+    assert comparison.over_relay_p99_ms == pytest.approx(3.0)
     assert comparison.bottleneck.startswith(bottleneck)
+    assert "0.750" in report.text_table([comparison])  # the relay's p50 is shown
 
 
 def test_workload_scripts_check_the_answer() -> None:
@@ -117,7 +121,8 @@ def test_bench_runs_end_to_end_and_reports_sane_figures(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     figures = json.loads(out.read_text())
     cells = {(c["target"], c["mode"]): c for c in figures["cells"]}
-    assert set(cells) == {(t, m) for t in ("direct", "gateway") for m in ("chat", "stream")}
+    targets = ("direct", "relay", "gateway")
+    assert set(cells) == {(t, m) for t in targets for m in ("chat", "stream")}
     for cell in cells.values():
         assert cell["requests"] > 0 and cell["rps"] > 0 and cell["errors"] == 0
         assert 0 < cell["p50_ms"] <= cell["p99_ms"] <= cell["max_ms"]
@@ -128,6 +133,7 @@ def test_bench_runs_end_to_end_and_reports_sane_figures(tmp_path: Path) -> None:
     comparisons = figures["comparisons"]
     assert [(c["mode"], c["concurrency"]) for c in comparisons] == [("chat", 4), ("stream", 4)]
     assert all(c["added_p50_ms"] is not None for c in comparisons)
+    assert all(c["over_relay_p50_ms"] is not None for c in comparisons)
     assert "gateway rps" in done.stdout and "| chat | 4 |" in markdown.read_text()
     # every child is gone: no process still names the run's working directory
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10)
