@@ -6,13 +6,13 @@ import os
 
 import typer
 
-from gateway.commands import core, demo
+from gateway.commands import chaos, core, demo, ops, sre
 
 
 def build() -> typer.Typer:
     app = typer.Typer(no_args_is_help=True, add_completion=False,
                       help="Multi-vendor failover inference gateway.")  # fmt: skip
-    for module in (core, demo):
+    for module in (core, demo, chaos, ops, sre):
         module.register(app)
     return app
 

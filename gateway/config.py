@@ -17,7 +17,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from gateway.control.settings import AdminConfig, StateConfig
 from gateway.errors import ConfigError
+from gateway.health.config import HealthConfig, ProbeConfig, probe_problems
+from gateway.providers.fault_injection import FaultInjectionConfig
+from gateway.telemetry.config import CostConfig, TelemetryConfig
 
 OPENAI_COMPATIBLE_KINDS = frozenset(
     {"openai", "azure", "vllm", "ollama", "groq", "mistral", "together", "openai_compatible"}
@@ -105,6 +109,7 @@ class ProviderConfig(_Model):
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: Timeouts | None = None
     capabilities: Capabilities = Capabilities()
+    probe: ProbeConfig | None = None  # keys set here override health.probe
 
     @property
     def openai_compatible(self) -> bool:
@@ -133,6 +138,7 @@ class TargetConfig(_Model):
     priority: int | None = Field(default=None, ge=0)
     weight: float = Field(default=1.0, gt=0)
     context_window: int | None = Field(default=None, gt=0)
+    cost: CostConfig | None = None  # overrides litellm's price map
 
 
 class RouteConfig(_Model):
@@ -160,8 +166,13 @@ class GatewayConfig(_Model):
     timeouts: Timeouts = Timeouts()
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
+    fault_injection: FaultInjectionConfig = FaultInjectionConfig()
     providers: dict[str, ProviderConfig]
     routes: dict[str, RouteConfig]
+    health: HealthConfig = HealthConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    admin: AdminConfig = AdminConfig()
+    state: StateConfig = StateConfig()
 
     def timeouts_for(self, provider: str) -> Timeouts:
         return self.providers[provider].timeouts or self.timeouts
@@ -171,12 +182,18 @@ class LoadedConfig:
     """A validated config plus what loading learned: disabled providers and a version hash."""
 
     def __init__(
-        self, config: GatewayConfig, disabled: Mapping[str, str], digest: str, source: str
+        self,
+        config: GatewayConfig,
+        disabled: Mapping[str, str],
+        digest: str,
+        source: str,
+        raw: Any = None,
     ) -> None:
         self.config = config
         self.disabled = dict(disabled)  # provider -> why (names the env variable)
         self.digest = digest
         self.source = source
+        self.raw = raw  # the parsed YAML before ${ENV} substitution (runtime overrides edit it)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -309,10 +326,11 @@ def validate(raw: Any, source: str, env: Mapping[str, str] | None = None) -> Loa
     except ValidationError as exc:
         raise ConfigError(problems + _shape_errors(exc), source) from None
     problems += _reference_errors(config)
+    problems += probe_problems(config.health, config.providers)
     if problems:
         raise ConfigError(problems, source)
     digest = hashlib.sha256(repr(raw).encode()).hexdigest()[:12]
-    return LoadedConfig(config, disabled, digest, source)
+    return LoadedConfig(config, disabled, digest, source, raw)
 
 
 def load_text(

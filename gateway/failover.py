@@ -38,6 +38,9 @@ class RequestContext:
     attempts: list[AttemptRecord] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # deployment ids that failed this request
     observer: Observer = field(default_factory=Observer)
+    headers: Sequence[tuple[bytes, bytes]] = ()  # the caller's raw headers (trace context)
+    started: float = 0.0  # state.clock() when the request arrived
+    trace: Any = None  # the telemetry observer's spans for this request, when tracing
 
     @property
     def tried(self) -> int:
@@ -150,6 +153,11 @@ async def walk(
             stop_reason = "retry_budget"
             break
         rt = state.runtimes[d.id]
+        if rt.drained or rt.disabled_by_operator:  # an operator acted after this request planned
+            why = "drained" if rt.drained else "disabled"
+            ctx.note(d, "skipped", why, None, f"{why} by an operator", 0.0)
+            queue.pop(0)
+            continue
         guard = contextlib.ExitStack()
         try:
             record = guard.enter_context(rt.breaker.attempt())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import uvicorn
 
@@ -15,7 +16,9 @@ class PortUnavailable(Exception):
     pass
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(
+    host: str, port: int, option: str = "--port (or server.port in the config)"
+) -> socket.socket:
     """Bind the listening socket ourselves, so a taken port is reported plainly."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -27,7 +30,7 @@ def bind(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise PortUnavailable(
                 f"port {port} on {host} is already in use by another process: stop that "
-                f"process, or pick a free port with --port (or server.port in the config)"
+                f"process, or pick a free port with {option}"
             ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
             raise PortUnavailable(
@@ -40,9 +43,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_server(loaded: LoadedConfig, log_level: str = "warning") -> uvicorn.Server:
+def build_server(
+    loaded: LoadedConfig,
+    log_level: str = "warning",
+    *,
+    config_path: Path | None = None,
+    admin_port: int | None = None,
+    watch: bool = True,
+) -> uvicorn.Server:
+    """One uvicorn server; with `admin_port`, pass it both sockets (the app answers the
+    admin API on that port only: one loop, one lifespan, one graceful shutdown)."""
     config = uvicorn.Config(
-        create_app(loaded),
+        create_app(loaded, config_path=config_path, admin_port=admin_port, watch=watch),
         loop="uvloop",
         http="httptools",
         lifespan="on",

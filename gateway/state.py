@@ -18,8 +18,10 @@ from gateway.breakers import DeploymentBreaker, StateListener
 from gateway.budget import RetryBudget
 from gateway.classify import Policy
 from gateway.config import GatewayConfig, LoadedConfig
+from gateway.health.record import DeploymentHealth
 from gateway.observe import Observers
 from gateway.providers.base import Adapter
+from gateway.providers.fault_injection import FaultInjector, arm
 from gateway.providers.openai_compat import create_session
 from gateway.providers.registry import build_adapter
 from gateway.routing import Availability, Deployment, Route, Status, build_routes
@@ -37,6 +39,7 @@ class DeploymentRuntime:
     disabled_by_operator: bool = False
     in_flight: int = 0
     extra: dict[str, object] = field(default_factory=dict)
+    health: DeploymentHealth = field(default_factory=DeploymentHealth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,9 @@ class GatewayState:
         self.version = 0
         self.draining = False
         self.observer: Observers = Observers()
+        self.fault_injector = FaultInjector(loaded.config.fault_injection, self.rng)
+        self.reload_errors = 0  # config changes rejected as invalid (the control plane counts)
+        self.last_reload_error: str | None = None  # the latest rejection's message
         self.snapshot = self._build_snapshot(loaded)
         retry = loaded.config.retry
         self.budget = RetryBudget(
@@ -93,16 +99,25 @@ class GatewayState:
     def _build_snapshot(self, loaded: LoadedConfig) -> Snapshot:
         self.version += 1
         routes = build_routes(loaded.config)
+        before = self.snapshot.config.providers if self.version > 1 else {}
+        changed: set[str] = set()  # providers whose settings changed: their state starts over
         for name, provider in loaded.config.providers.items():
-            if name not in loaded.disabled:
-                self.adapters[name] = build_adapter(name, provider, self.session)
+            if name in loaded.disabled or (name in self.adapters and before.get(name) == provider):
+                continue
+            if name in before:
+                changed.add(name)
+            self.adapters[name] = build_adapter(name, provider, self.session)
+        fresh: set[str] = set()
         for route in routes.values():
             for d in route.deployments:
-                if d.id not in self.runtimes:
+                if d.id not in self.runtimes or (d.provider in changed and d.id not in fresh):
+                    fresh.add(d.id)
                     breaker = DeploymentBreaker(
                         d.id, loaded.config.breaker, self.clock, self.breaker_listeners
                     )
                     self.runtimes[d.id] = DeploymentRuntime(d.id, breaker)
+        self.fault_injector.config = loaded.config.fault_injection
+        arm(self.adapters, self.fault_injector)  # wraps them only while it is enabled
         return Snapshot(loaded, routes, self.version)
 
     def apply(self, loaded: LoadedConfig) -> Snapshot:
@@ -115,7 +130,8 @@ class GatewayState:
 
     # HealthView
     def status(self, deployment: Deployment, now: float) -> Status:
-        if deployment.provider not in self.adapters:
+        disabled = self.snapshot.loaded.disabled
+        if deployment.provider not in self.adapters or deployment.provider in disabled:
             why = self.snapshot.loaded.disabled.get(deployment.provider, "provider disabled")
             return Status(Availability.DISABLED, None, why)
         rt = self.runtimes[deployment.id]
@@ -125,7 +141,10 @@ class GatewayState:
             return Status(Availability.DRAINED, None, "drained by an operator")
         if rt.cooldown_until > now:
             return Status(Availability.COOLING_DOWN, rt.cooldown_until, rt.cooldown_why)
-        return rt.breaker.status(now)
+        status = rt.breaker.status(now)
+        if status.availability.routable:
+            return rt.health.ejection(now) or status
+        return status
 
     def cool_down(self, deployment: Deployment, seconds: float, why: str) -> None:
         rt = self.runtimes[deployment.id]

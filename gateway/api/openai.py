@@ -8,15 +8,15 @@ cancels the upstream request at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from gateway.api import responses
+from gateway.api.disconnect import DisconnectWatch
 from gateway.api.responses import ASGISend, Receive, Scope
 from gateway.errors import (
     ClientRequestError,
@@ -128,11 +128,12 @@ class OpenAIEndpoint:
     def __init__(self, get_state: Callable[[], GatewayState], endpoint: str) -> None:
         self.get_state = get_state
         self.endpoint = endpoint
+        self._ids = random.Random()  # seeded from os.urandom once; no syscall per request id
 
     async def __call__(self, scope: Scope, receive: Receive, send: ASGISend) -> None:
         request_id = _header(scope, b"x-request-id") or ""
         if not _REQUEST_ID.match(request_id):
-            request_id = uuid.uuid4().hex
+            request_id = f"{self._ids.getrandbits(128):032x}"
         try:
             if scope["method"] != "POST":
                 raise InvalidRequest("Use POST for this endpoint.", code="method_not_allowed")
@@ -166,6 +167,8 @@ class OpenAIEndpoint:
             self.endpoint,
             _deadline(scope, route.config.timeout, now),
             observer=state.observer,
+            headers=scope["headers"],
+            started=now,
         )
         state.budget.record_request(now)
         state.observer.request_started(ctx)
@@ -242,24 +245,15 @@ class OpenAIEndpoint:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
         relay = Relay(state, ctx, send_bytes)
-        relaying = asyncio.ensure_future(relay.run(success))
-        watching = asyncio.ensure_future(_wait_disconnect(receive))
+        watch = DisconnectWatch(receive)  # the relay runs inline; one extra task, not two
         try:
-            done, _ = await asyncio.wait({relaying, watching}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (relaying, watching):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relaying
-        if relaying in done and not relaying.cancelled():
-            complete = relaying.result()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            status = 200 if complete else 502
-        else:
+            complete = await relay.run(success)
+        except asyncio.CancelledError:
+            if not watch.stop():
+                raise
             status = 499  # the client went away; the upstream request was cancelled
+        else:
+            watch.stop()
+            await send({"type": "http.response.body", "body": relay.tail(), "more_body": False})
+            status = 200 if complete else 502
         state.observer.request_finished(ctx, status, d, relay.delivered.usage, True)
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass

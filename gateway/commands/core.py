@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import typer
@@ -10,6 +12,7 @@ from rich.table import Table
 
 from gateway.config import LoadedConfig, load_file
 from gateway.errors import ConfigError
+from gateway.heap import settle
 from gateway.routing import build_routes, describe
 
 ConfigOption = typer.Option(Path("providers.yaml"), "--config", "-c", help="path to providers.yaml")
@@ -39,6 +42,30 @@ def print_table(loaded: LoadedConfig, console: Console) -> None:
         console.print(f"[yellow]provider '{provider}' is disabled: {why}[/]")
 
 
+def admin_socket(
+    loaded: LoadedConfig, host: str | None, port: int | None, console: Console
+) -> list[socket.socket]:
+    """The admin API's listening socket, when a port is set (flag or admin.port)."""
+    from gateway.server import PortUnavailable, bind
+
+    admin = loaded.config.admin
+    port = admin.port if port is None else port
+    if port is None:
+        console.print("admin API off (set --admin-port or admin.port to turn it on)")
+        return []
+    host = host or admin.host
+    try:
+        sock = bind(host, port, "--admin-port (or admin.port in the config)")
+    except PortUnavailable as exc:
+        console.print(f"[bold red]Cannot start the admin API:[/] {exc}")
+        raise typer.Exit(2) from None
+    tokens = ", ".join(admin.tokens.values())
+    if not any(os.environ.get(var) for var in admin.tokens.values()):
+        console.print(f"[yellow]admin API refuses every call: set {tokens} to a secret token[/]")
+    console.print(f"admin API on http://{host}:{sock.getsockname()[1]}/admin (token: {tokens})")
+    return [sock]
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def check(config: Path = typer.Argument(Path("providers.yaml"))) -> None:
@@ -52,6 +79,13 @@ def register(app: typer.Typer) -> None:
         config: Path = ConfigOption,
         host: str | None = typer.Option(None, help="listen address (default: server.host)"),
         port: int | None = typer.Option(None, help="listen port (default: server.port)"),
+        admin_port: int | None = typer.Option(
+            None, help="admin API port (default: admin.port; off when neither is set)"
+        ),
+        admin_host: str | None = typer.Option(
+            None, help="admin API listen address (default: admin.host, 127.0.0.1)"
+        ),
+        watch: bool = typer.Option(True, help="reload providers.yaml when it changes"),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve the OpenAI-compatible API on uvicorn (uvloop + httptools)."""
@@ -69,4 +103,13 @@ def register(app: typer.Typer) -> None:
             console.print(f"[bold red]Cannot start:[/] {exc}")
             raise typer.Exit(2) from None
         console.print(f"gateway listening on http://{listen_host}:{listen_port}/v1")
-        build_server(loaded, log_level).run(sockets=[sock])
+        sockets = [sock, *admin_socket(loaded, admin_host, admin_port, console)]
+        uvicorn_server = build_server(
+            loaded,
+            log_level,
+            config_path=config,
+            admin_port=sockets[1].getsockname()[1] if len(sockets) > 1 else None,
+            watch=watch,
+        )
+        settle()  # last before serving: all that start-up built is long-lived
+        uvicorn_server.run(sockets=sockets)

@@ -83,6 +83,7 @@ def deployment_report(
         "until": clocks.iso(status.until),
         "retry_in_seconds": clocks.seconds_until(status.until),
         "in_flight": rt.in_flight,
+        "fault_injection": state.fault_injector.for_deployment(d.id),  # active rules
         "calls": health.calls,
         "failures": health.failures,
         "neutral": health.neutral,
@@ -149,7 +150,12 @@ def status_report(state: GatewayState) -> dict[str, Any]:
     }
     return {
         "config_version": f"{snapshot.version}-{snapshot.loaded.digest}",
+        "config_reload": {
+            "rejections": state.reload_errors,
+            "last_error": state.last_reload_error,
+        },
         "draining": state.draining,
+        "fault_injection": state.fault_injector.summary(),
         "generated_at": clocks.iso(clocks.now),
         "aliases": {
             alias: {"deployments": len(route.deployments), "routable": routable[alias]}

@@ -81,6 +81,24 @@ def ejections(state: GatewayState) -> Iterator[Observation]:
             yield Observation(count, {**_ids(d), n.L_CAUSE: cause})
 
 
+def reload_rejections(state: GatewayState) -> Iterator[Observation]:
+    yield Observation(state.reload_errors)
+
+
+def fault_injection_enabled(state: GatewayState) -> Iterator[Observation]:
+    yield Observation(int(state.fault_injector.enabled))
+
+
+def fault_injection_rules(state: GatewayState) -> Iterator[Observation]:
+    for d in _deployments(state):
+        yield Observation(len(state.fault_injector.for_deployment(d.id)), _ids(d))
+
+
+def fault_injections(state: GatewayState) -> Iterator[Observation]:
+    for (deployment, action), count in state.fault_injector.injected.items():
+        yield Observation(count, {n.L_DEPLOYMENT: deployment, n.L_ACTION: action})
+
+
 def register(meter: Meter, get_state: Callable[[], GatewayState | None]) -> None:
     def reading(read: Reading) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
@@ -95,6 +113,8 @@ def register(meter: Meter, get_state: Callable[[], GatewayState | None]) -> None
         (n.ALIAS_AVAILABLE, alias_available, "", "Deployments of an alias routing may use"),
         (n.DEPLOYMENT_IN_FLIGHT, in_flight, "", "Attempts in flight per deployment"),
         (n.DEPLOYMENT_TTFT_EWMA, ttft_ewma, "s", "EWMA of time to first token"),
+        (n.FAULT_INJECTION_ENABLED, fault_injection_enabled, "", "Fault injection layer on (1)"),
+        (n.FAULT_INJECTION_RULES, fault_injection_rules, "", "Active fault rules per deployment"),
     )
     for name, read, unit, description in gauges:
         meter.create_observable_gauge(
@@ -104,7 +124,17 @@ def register(meter: Meter, get_state: Callable[[], GatewayState | None]) -> None
         n.PROBES, callbacks=[reading(probes)], description="Active health probes by result"
     )
     meter.create_observable_counter(
+        n.FAULT_INJECTIONS,
+        callbacks=[reading(fault_injections)],
+        description="Requests the fault injection layer affected (action: abort, delay, ...)",
+    )
+    meter.create_observable_counter(
         n.EJECTIONS,
         callbacks=[reading(ejections)],
         description="Deployments taken out by health (cause: failure_rate, slow_calls, probe)",
+    )
+    meter.create_observable_counter(
+        n.CONFIG_RELOAD_REJECTIONS,
+        callbacks=[reading(reload_rejections)],
+        description="Config changes rejected as invalid; the old config kept serving",
     )

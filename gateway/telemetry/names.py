@@ -58,6 +58,10 @@ DEPLOYMENT_TTFT_EWMA = "gateway.deployment.ttft_ewma"
 ALIAS_AVAILABLE = "gateway.alias.available_deployments"
 PROBES = "gateway.probes"
 EJECTIONS = "gateway.ejections"
+FAULT_INJECTION_ENABLED = "gateway.fault_injection.enabled"  # staging fault layer on?
+FAULT_INJECTION_RULES = "gateway.fault_injection.rules"  # active rules per deployment
+FAULT_INJECTIONS = "gateway.fault_injection.injected"  # requests it affected
+CONFIG_RELOAD_REJECTIONS = "gateway.config.reload_rejections"  # invalid files kept out
 
 # metric label keys
 L_ALIAS = "alias"
@@ -69,6 +73,7 @@ L_STATE = "state"
 L_TYPE = "type"
 L_RESULT = "result"
 L_CAUSE = "cause"
+L_ACTION = "action"  # fault injection: abort | delay | stall | cut
 
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
