@@ -137,16 +137,16 @@ class Relay:
         self._out: list[bytes] = []
 
     async def run(self, current: Success[Opened]) -> bool:
-        """True when the client got a complete stream, False when it ended with an error."""
+        """True when the client got a complete stream, False when it ended with an error.
+        The stream's last bytes stay in `tail()`, to go out with the end of the body."""
         while True:
             failure = await self._pump(current)
-            await self._flush()  # all relayed so far, before a rescue that may take a while
             if failure is None:
                 return True
+            await self._flush()  # all relayed so far, before a rescue that may take a while
             rescued = await self._rescue(failure) if self._may_rescue() else None
             if rescued is None:
                 self._out.append(_error_event(failure, self.ctx))
-                await self._flush()
                 return False
             current = rescued
 

@@ -85,9 +85,9 @@ def _bytes(chunks: list[dict[str, Any]]) -> list[bytes]:
 @pytest.mark.parametrize(
     ("held_more", "more", "writes"),
     [
-        # one network read: the whole answer and [DONE] leave in one write
+        # one network read: the whole answer and [DONE] leave with the body's end
         (True, [True, True, True], [[*_bytes(HELD), *_bytes(REST), DONE]]),
-        # every event in its own read: one write each, as before batching
+        # every event in its own read: one write each
         (
             False,
             [False, False, False],
@@ -105,7 +105,7 @@ async def test_events_of_one_read_leave_in_one_write(
     )
     relay, success, sent = relay_for(HELD, stream, held_more)
     assert await relay.run(success) is True
-    assert sent == [b"".join(w) for w in writes]
+    assert [*sent, relay.tail()] == [b"".join(w) for w in writes]  # the tail ends the body
     assert relay.delivered.content == "Hello there friend"
     assert relay.delivered.finish_reason == "stop"
     assert success.guard is None  # the breaker guard was released
@@ -122,4 +122,4 @@ async def test_nothing_handed_over_waits_for_the_next_event() -> None:
     assert sent == [b"".join(_bytes(HELD)), _bytes(REST)[0]]
     stream.gate.set()
     assert await asyncio.wait_for(running, 2) is True
-    assert sent[-1] == _bytes(REST)[2] + DONE
+    assert relay.tail() == _bytes(REST)[2] + DONE
