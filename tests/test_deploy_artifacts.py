@@ -393,6 +393,7 @@ def test_container_runs_serve_with_the_image_defaults(default_docs: list[dict[st
     ports = chart_values()["service"]["ports"]
     assert gateway["args"] == [
         *image_cmd, "--port", str(ports["api"]), "--admin-port", str(ports["admin"]),
+        "--admin-host", "0.0.0.0",
     ]  # fmt: skip
 
 
@@ -554,7 +555,7 @@ def test_gateway_cli_accepts_the_flags_the_chart_passes() -> None:
 
     template = (CHART / "templates" / "deployment.yaml").read_text()
     flags = re.findall(r"^\s*- (--[a-z][a-z-]*)$", template, flags=re.MULTILINE)
-    assert flags == ["--config", "--host", "--port", "--admin-port"]
+    assert flags == ["--config", "--host", "--port", "--admin-port", "--admin-host"]
     if importlib.util.find_spec("gateway.cli") is None:
         pytest.skip("gateway/cli.py does not exist yet: cannot check `gateway serve` flags")
     script = Path(sys.executable).parent / "gateway"
