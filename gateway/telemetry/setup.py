@@ -38,6 +38,7 @@ from gateway.telemetry import gauges
 from gateway.telemetry import names as n
 from gateway.telemetry.config import TelemetryConfig
 from gateway.telemetry.cost import PriceMap, Pricing, load_litellm_prices
+from gateway.telemetry.histograms import export_through
 from gateway.telemetry.metrics import MetricsObserver
 from gateway.telemetry.request_log import RequestLog, sink_for
 from gateway.telemetry.tracing import TracingObserver
@@ -112,11 +113,13 @@ class Telemetry:
         self._state: GatewayState | None = None
         self._log: RequestLog | None = None
         self.meter_provider: MeterProvider | None = None
+        self._readers: list[MetricReader] = []
+        self._resource: Resource | None = None
         self.tracer_provider: TracerProvider | None = None
         if not self.enabled:
             return
-        resource = Resource.create({"service.name": config.service_name})
-        readers: list[MetricReader] = [
+        resource = self._resource = Resource.create({"service.name": config.service_name})
+        self._readers = readers = [
             PrometheusMetricReader(
                 registry=self.registry, disable_target_info=True, scope_info_enabled=False
             ),
@@ -151,6 +154,8 @@ class Telemetry:
         self.pricing.table(state.snapshot.config, state.snapshot.version)  # load prices now
         meter = self.meter_provider.get_meter(n.METER)
         self.metrics = MetricsObserver(meter, self.pricing, state.clock)
+        assert self._resource is not None
+        export_through(self._readers, self.metrics.histograms, n.METER, self._resource)
         gauges.register(meter, lambda: self._state)
         observers: list[Observer] = [self.metrics]
         if self.tracer_provider is not None:
