@@ -118,15 +118,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 def preflight(options: Options) -> str | None:
     """Why the bench cannot run here, or None."""
+    return preflight_tools(options.gateway_core, options.load_core)
+
+
+def preflight_tools(gateway_core: int, load_core: int) -> str | None:
     if shutil.which("taskset") is None:
         return "taskset is missing (util-linux): apt-get install -y util-linux"
     if loadgen.wrk_path() is None:
         return "wrk is missing: apt-get install -y wrk"
     cores = os.sched_getaffinity(0)
-    for core in (options.gateway_core, options.load_core):
+    for core in (gateway_core, load_core):
         if core not in cores:
             return f"core {core} is not available here (cores: {sorted(cores)}); see --*-core"
-    if options.gateway_core == options.load_core:
+    if gateway_core == load_core:
         return "--gateway-core and --load-core must differ"
     return None
 
@@ -176,10 +180,14 @@ def gateway_config(vendor_url: str, port: int, telemetry: str = "default") -> st
 
 
 def start_gateway(
-    group: ProcessGroup, core: int, vendor_url: str, telemetry: str = "default"
+    group: ProcessGroup,
+    core: int,
+    vendor_url: str,
+    telemetry: str = "default",
+    name: str = "gateway",
 ) -> tuple[str, Pinned]:
     port = free_port()
-    config = group.workdir / "bench-gateway.yaml"
+    config = group.workdir / f"bench-{name}.yaml"
     config.write_text(gateway_config(vendor_url, port, telemetry))
     script = Path(sys.executable).with_name("gateway")
     command = (
@@ -188,7 +196,7 @@ def start_gateway(
         else [sys.executable, "-c", "from gateway.cli import main; main()"]
     )
     child = group.start(
-        "gateway", core, [*command, "serve", "--config", str(config), "--log-level", "warning"]
+        name, core, [*command, "serve", "--config", str(config), "--log-level", "warning"]
     )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     deadline = time.monotonic() + STARTUP_TIMEOUT

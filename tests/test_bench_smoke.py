@@ -138,3 +138,33 @@ def test_bench_runs_end_to_end_and_reports_sane_figures(tmp_path: Path) -> None:
     # every child is gone: no process still names the run's working directory
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, timeout=10)
     assert figures["meta"]["workdir"] not in processes.stdout
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset (util-linux)")
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk: apt-get install -y wrk")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin to")
+def test_telemetry_overhead_compares_a_gateway_with_telemetry_on_and_off() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "telemetry_overhead.py"),
+            "--rounds",
+            "1",
+            "--duration",
+            "1",
+            "--concurrency",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| chat")]
+    rows += [line.split("|") for line in done.stdout.splitlines() if line.startswith("| stream")]
+    assert [(r[1].strip(), r[2].strip()) for r in rows] == [("chat", "4"), ("stream", "4")]
+    for row in rows:
+        on, off = (float(v.replace(",", "")) for v in (row[3], row[4]))
+        assert on > 0 and off > 0
+        assert row[5].strip().endswith("%")

@@ -1,0 +1,91 @@
+"""What telemetry costs in throughput: a gateway with it on against one with it off.
+
+    .venv/bin/python bench/telemetry_overhead.py [--rounds 3] [--duration 8]
+
+Both gateways run at once, pinned to the same core (only one is driven at a time), in
+front of the same simulated vendors; wrk and the vendors share the other core. Cells
+alternate on, off, on, off... for `--rounds` rounds so drift on a shared VM (another
+tenant, a warming cache) falls on both sides alike; the figure per cell is the median.
+"On" is the config's defaults (metrics, request-log lines on stdout, no tracing
+exporter); "off" is `telemetry.enabled: false`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import loadgen
+from processes import ProcessGroup, StartupError
+
+from bench import ALIAS, preflight_tools, start_gateway, start_vendors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench/telemetry_overhead.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per cell")
+    parser.add_argument("--concurrency", default="16,64")
+    parser.add_argument("--modes", default="chat,stream")
+    parser.add_argument("--gateway-core", type=int, default=0)
+    parser.add_argument("--load-core", type=int, default=1)
+    args = parser.parse_args(argv)
+    problem = preflight_tools(args.gateway_core, args.load_core)
+    if problem is not None:
+        print(f"cannot run: {problem}", file=sys.stderr)
+        return 2
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    modes = args.modes.split(",")
+    rps: dict[tuple[str, int, str], list[float]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="gateway-telemetry-") as tmp,
+        ProcessGroup(Path(tmp)) as group,
+    ):
+        vendor_url = start_vendors(group, args.load_core)
+        on_url, _ = start_gateway(group, args.gateway_core, vendor_url, "default", "on")
+        off_url, _ = start_gateway(group, args.gateway_core, vendor_url, "off", "off")
+        urls = {"on": on_url, "off": off_url}
+        for mode in modes:  # warm both up
+            for url in urls.values():
+                workload = loadgen.Workload(url, ALIAS, mode == "stream")
+                loadgen.run_wrk(workload, 16, 2, args.load_core, Path(tmp))
+        for round_no in range(args.rounds):
+            for mode in modes:
+                for concurrency in concurrencies:
+                    for telemetry in ("on", "off") if round_no % 2 == 0 else ("off", "on"):
+                        workload = loadgen.Workload(urls[telemetry], ALIAS, mode == "stream")
+                        result = loadgen.run_wrk(
+                            workload, concurrency, args.duration, args.load_core, Path(tmp)
+                        )
+                        if result.errors:
+                            print(f"{result.errors} errors in {mode} c{concurrency} {telemetry}")
+                            return 1
+                        rps.setdefault((mode, concurrency, telemetry), []).append(result.rps)
+                        print(
+                            f"  round {round_no + 1} {mode:6} c={concurrency:<3} "
+                            f"telemetry {telemetry:3} {result.rps:8,.0f} rps",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+    print("| mode | conc | telemetry on rps | off rps | throughput cost |")
+    print("|---|---|---|---|---|")
+    for mode in modes:
+        for concurrency in concurrencies:
+            on = statistics.median(rps[(mode, concurrency, "on")])
+            off = statistics.median(rps[(mode, concurrency, "off")])
+            print(f"| {mode} | {concurrency} | {on:,.0f} | {off:,.0f} | {1 - on / off:.1%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (StartupError, loadgen.LoadGenError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        sys.exit(2)
