@@ -9,6 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from gateway.app import create_app
+from gateway.coalesce import CoalescingHttpToolsProtocol
 from gateway.config import LoadedConfig
 
 
@@ -56,7 +57,7 @@ def build_server(
     config = uvicorn.Config(
         create_app(loaded, config_path=config_path, admin_port=admin_port, watch=watch),
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, headers and body in one write
         lifespan="on",
         log_level=log_level,
         access_log=False,
