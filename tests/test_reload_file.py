@@ -274,3 +274,15 @@ def test_sighup_reloads(fleet: VendorFleet, tmp_path: Path, gateways: list[Admin
     assert gw.process.poll() is None  # SIGHUP must not kill it
     last = gw.admin().get("/admin/audit").json()["entries"][-1]
     assert (last["action"], last["actor"]) == ("reload", "sighup")
+
+
+def test_the_watch_counts_only_the_config_file_and_the_configmap_link() -> None:
+    from watchfiles import Change
+
+    from gateway.control.watch import ConfigEvents
+
+    relevant = ConfigEvents("providers.yaml")
+    assert relevant(Change.modified, "/etc/gateway/providers.yaml")
+    assert relevant(Change.added, "/etc/gateway/..data")  # the kubelet's rename over ..data
+    for noise in ("gateway.log", "providers.yaml.swp", "..data_tmp", "..2025_01_01.1"):
+        assert not relevant(Change.modified, f"/etc/gateway/{noise}"), noise

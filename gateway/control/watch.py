@@ -4,8 +4,11 @@ Kubernetes updates a mounted ConfigMap by writing a new timestamped directory an
 swapping the `..data` symlink to it; `providers.yaml` is a symlink through `..data`, so
 the file itself is never written. Watching the file would miss that (and an editor's
 rename-over save), so the directory is watched and any event there re-reads the path,
-which resolves the symlinks afresh. The reader compares contents, so noise costs a read.
-A watch that also wakes every few seconds catches filesystems whose events get lost.
+which resolves the symlinks afresh. Only events on the file's own name or on the
+ConfigMap's `..data` link count: a log file or anything else written in the same
+directory must not make the serving loop re-read the config several times a second. The
+reader compares contents, so a stray event costs one read. A watch that also wakes every
+few seconds catches filesystems whose events get lost.
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ RECHECK_MS = 5000  # re-read even without an event this often
 RETRY_SECONDS = 2.0
 
 
+class ConfigEvents:
+    """watchfiles filter: changes to the config file's name or to the `..data` link."""
+
+    def __init__(self, name: str) -> None:
+        self.names = (name, "..data")
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        return Path(path).name in self.names
+
+
 async def watch_directory(
     path: Path,
     on_event: Callable[[], Awaitable[object]],
@@ -33,11 +46,12 @@ async def watch_directory(
 ) -> None:
     """Call `on_event` after changes in `path`'s directory, until `stop` is set."""
     directory = path.parent  # not resolved: the symlink swap happens in this directory
+    relevant = ConfigEvents(path.name)
     while not stop.is_set():
         try:
             async for _ in watchfiles.awatch(
                 directory,
-                watch_filter=None,
+                watch_filter=relevant,
                 debounce=300,
                 step=50,
                 stop_event=stop,
