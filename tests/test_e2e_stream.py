@@ -3,6 +3,8 @@ silent truncation or a hang."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -228,3 +230,37 @@ def test_tool_call_stream_stays_a_tool_call(gw: RunningGateway, fleet: VendorFle
 
     assert json.loads(args)  # complete, parseable arguments, nothing doubled
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_vendor_going_down_mid_stream_is_rescued_at_once(start_gateway: Any) -> None:
+    """The chaos `down` and `flapping` faults: a vendor's port closes with streams in
+    flight. The cut must be seen at the connection's end, not after the idle timeout."""
+    idle = 5.0
+    specs = [VendorSpec(name="paced", chunks=12, chunk_delay_ms=50), VendorSpec(name="spare")]
+    with VendorFleet.start(specs) as vendors:
+        providers = "".join(
+            f'  {n}: {{kind: openai_compatible, base_url: "{vendors[n].openai_base_url}"}}\n'
+            for n in ("paced", "spare")
+        )
+        gw = start_gateway(
+            f"timeouts: {{connect: 0.5, first_token: 2, idle: {idle}}}\n"
+            f"providers:\n{providers}routes:\n  chat:\n    fallbacks: [paced/m, spare/m]\n"
+        )
+        body = {"model": "chat", "messages": [{"role": "user", "content": "cut"}], "stream": True}
+        events: list[str] = []
+        down_at = 0.0
+        with httpx.stream("POST", gw.base_url + "/chat/completions", json=body, timeout=15) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    events.append(line)
+                if len(events) == 4 and not down_at:  # role + 3 tokens relayed
+                    asyncio.run(vendors["paced"].go_down())
+                    down_at = time.monotonic()
+        took = time.monotonic() - down_at
+        assert events[-1] == "data: [DONE]"
+        text = "".join(
+            json.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events[:-1]
+        )
+        assert text == expected_answer("cut")  # spliced from the spare's replay
+        assert vendors["spare"].stats().total == 1
+        assert took < 0.5, f"the rest came {took:.2f}s after the vendor went down (idle {idle}s)"
