@@ -290,3 +290,28 @@ async def test_release_when_done_reuses_the_connection_once_the_end_arrives(
     await asyncio.sleep(0.2)
     assert await (await origin.request(REQUEST, 1.0)).read() == b"fresh"
     assert server.connections == 2
+
+
+async def test_a_read_or_closed_response_is_freed_without_the_cyclic_collector(
+    serve: Callable[..., Awaitable[tuple[Server, int]]],
+) -> None:
+    # The parser holds the response's bound methods: a cycle unless broken when done.
+    import gc
+    import weakref
+
+    _, port = await serve([sized(BODY), chunked(b"x" * 10, b"y" * 10)])
+    origin = Origin("127.0.0.1", port, None)
+    gc.disable()
+    try:
+        response = await origin.request(REQUEST, 1.0)
+        assert await response.read() == BODY
+        read = weakref.ref(response)
+        response = await origin.request(REQUEST, 1.0)
+        await response.headers_received()
+        response.close()  # given up before the body's end
+        closed = weakref.ref(response)
+        del response
+        assert read() is None and closed() is None, "a response outlived its use: a cycle"
+    finally:
+        gc.enable()
+        origin.close()

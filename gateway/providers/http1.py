@@ -216,7 +216,9 @@ class Response:
 
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
-        self._parser = httptools.HttpResponseParser(self)
+        # parser -> our bound methods -> us -> parser is a reference cycle: `_done` breaks
+        # it, so a finished response is freed at once instead of by the cyclic collector
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.status = 0
         self.reason = ""
         self._raw_headers: list[tuple[str, str]] = []
@@ -243,7 +245,7 @@ class Response:
     def on_headers_complete(self) -> None:
         self._has_headers = True
         self.headers = CIMultiDictProxy(CIMultiDict(self._raw_headers))
-        self.status = self._parser.get_status_code()
+        self.status = self._live_parser().get_status_code()
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -268,7 +270,7 @@ class Response:
             tail = self._decoder.flush()
             if tail:
                 self._chunks.append(tail)
-        self._keep_alive = self._parser.should_keep_alive()
+        self._keep_alive = self._live_parser().should_keep_alive()
         self.complete = True
         if self._grace is not None:
             self._grace.cancel()
@@ -277,8 +279,11 @@ class Response:
     # connection events
     def feed(self, data: bytes) -> bool:
         """Parse bytes from the connection; False when they are not HTTP."""
+        parser = self._parser
+        if parser is None:
+            return False  # released: nothing more is read on its behalf
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.fail(InvalidResponse(f"invalid HTTP response: {exc}"))
             return False
@@ -287,6 +292,10 @@ class Response:
             self._connection.pause_reading()
         self._wake()
         return True
+
+    def _live_parser(self) -> httptools.HttpResponseParser:
+        assert self._parser is not None, "parser callbacks run only while it is alive"
+        return self._parser
 
     def fail(self, error: HTTPError) -> None:
         if self._error is None:
@@ -367,6 +376,7 @@ class Response:
         if self._released:
             return
         self._released = True
+        self._parser = None
         done = self.complete and self._error is None
         self._connection.finished(self, keep_alive=done and self._keep_alive)
 
@@ -387,4 +397,5 @@ class Response:
         if self._released:
             return
         self._released = True
+        self._parser = None
         self._connection.finished(self, keep_alive=False)
