@@ -69,3 +69,28 @@ async def test_a_cancellation_from_elsewhere_still_propagates() -> None:
     else:
         raise AssertionError("the server's cancellation was swallowed")
     assert task.cancelled()
+
+
+async def test_a_finished_watch_is_freed_without_the_cyclic_collector() -> None:
+    # A cycle per stream would be freed only by the collector, in multi-ms pauses.
+    import gc
+    import weakref
+
+    client = Client()
+    refs: list[weakref.ref[DisconnectWatch]] = []
+
+    async def stream() -> None:
+        watch = DisconnectWatch(client.receive)
+        refs.append(weakref.ref(watch))
+        await asyncio.sleep(0)
+        watch.stop()
+        client.leave()  # as ASGI's receive does once the response is complete
+
+    gc.disable()
+    try:
+        await asyncio.ensure_future(stream())
+        for _ in range(3):
+            await asyncio.sleep(0)  # the watcher sees the stopped watch and ends
+        assert refs[0]() is None, "the watch outlived its stream: a reference cycle"
+    finally:
+        gc.enable()
