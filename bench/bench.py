@@ -83,9 +83,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--markdown", type=Path, default=None, help="write a markdown report")
     parser.add_argument(
         "--telemetry",
-        choices=("default", "off"),
+        choices=tuple(TELEMETRY),
         default="default",
-        help="off: the gateway runs with telemetry.enabled false (default: config defaults)",
+        help="off: telemetry.enabled false; no-logs: metrics without request-log lines "
+        "(default: the config's defaults)",
     )
     args = parser.parse_args(argv)
     duration = 3 if args.quick and args.duration == 10 else args.duration
@@ -166,11 +167,17 @@ def start_relay(group: ProcessGroup, core: int, vendor_url: str) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+TELEMETRY = {  # --telemetry choices: the config line each one adds
+    "default": "",  # as the config's defaults say: metrics and request-log lines on
+    "no-logs": "telemetry: {logs: {requests: false}}\n",  # metrics only
+    "off": "telemetry: {enabled: false}\n",
+}
+
+
 def gateway_config(vendor_url: str, port: int, telemetry: str = "default") -> str:
     # A second vendor as fallback, so the route walks a real plan (alpha first, beta next).
     return (
-        ("telemetry: {enabled: false}\n" if telemetry == "off" else "")
-        + f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        TELEMETRY[telemetry] + f"server: {{host: 127.0.0.1, port: {port}}}\n"
         "providers:\n"
         f'  alpha: {{kind: openai_compatible, base_url: "{vendor_url}/v1"}}\n'
         f'  beta: {{kind: openai_compatible, base_url: "{vendor_url}/v1"}}\n'

@@ -26,7 +26,7 @@ from pathlib import Path
 import loadgen
 from processes import ProcessGroup, StartupError, free_port
 
-from bench import ALIAS, _answers, gateway_config, start_vendors
+from bench import ALIAS, TELEMETRY, _answers, gateway_config, start_vendors
 
 STARTUP_TIMEOUT = 300.0  # imports under valgrind take a minute or more
 TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="bench/instructions.py", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--mode", choices=("chat", "stream"), default="chat")
-    parser.add_argument("--telemetry", choices=("default", "off"), default="default")
+    parser.add_argument("--telemetry", choices=tuple(TELEMETRY), default="default")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=4)

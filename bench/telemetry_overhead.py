@@ -1,13 +1,15 @@
 """What telemetry costs in throughput: a gateway with it on against one with it off.
 
-    .venv/bin/python bench/telemetry_overhead.py [--rounds 3] [--duration 8]
+    .venv/bin/python bench/telemetry_overhead.py [--rounds 3] [--duration 8] [--variants ...]
 
-Both gateways run at once, pinned to the same core (only one is driven at a time), in
-front of the same simulated vendors; wrk and the vendors share the other core. Cells
-alternate on, off, on, off... for `--rounds` rounds so drift on a shared VM (another
-tenant, a warming cache) falls on both sides alike; the figure per cell is the median.
-"On" is the config's defaults (metrics, request-log lines on stdout, no tracing
-exporter); "off" is `telemetry.enabled: false`.
+One gateway per variant runs, all pinned to the same core (only one is driven at a
+time), in front of the same simulated vendors; wrk and the vendors share the other core.
+Cells go through the variants in turn, the order reversed every other round, for
+`--rounds` rounds, so drift on a shared VM (another tenant, a warming cache) falls on
+every side alike; the figure per cell is the median. Variants: "default" is the config's
+defaults (metrics, request-log lines on stdout, no tracing exporter); "no-logs" is
+metrics without request-log lines; "off" is `telemetry.enabled: false`. Each variant's
+cost is its throughput below "off".
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import loadgen
 from processes import ProcessGroup, StartupError
 
-from bench import ALIAS, preflight_tools, start_gateway, start_vendors
+from bench import ALIAS, TELEMETRY, preflight_tools, start_gateway, start_vendors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per cell")
     parser.add_argument("--concurrency", default="16,64")
     parser.add_argument("--modes", default="chat,stream")
+    parser.add_argument("--variants", default="default,off", help="of: " + ",".join(TELEMETRY))
     parser.add_argument("--gateway-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     args = parser.parse_args(argv)
@@ -42,15 +45,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     modes = args.modes.split(",")
+    variants = args.variants.split(",")
+    if "off" not in variants or not set(variants) <= set(TELEMETRY):
+        parser.error(f"--variants takes some of {', '.join(TELEMETRY)}, 'off' among them")
     rps: dict[tuple[str, int, str], list[float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="gateway-telemetry-") as tmp,
         ProcessGroup(Path(tmp)) as group,
     ):
         vendor_url = start_vendors(group, args.load_core)
-        on_url, _ = start_gateway(group, args.gateway_core, vendor_url, "default", "on")
-        off_url, _ = start_gateway(group, args.gateway_core, vendor_url, "off", "off")
-        urls = {"on": on_url, "off": off_url}
+        urls = {
+            variant: start_gateway(group, args.gateway_core, vendor_url, variant, variant)[0]
+            for variant in variants
+        }
         for mode in modes:  # warm both up
             for url in urls.values():
                 workload = loadgen.Workload(url, ALIAS, mode == "stream")
@@ -58,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for round_no in range(args.rounds):
             for mode in modes:
                 for concurrency in concurrencies:
-                    for telemetry in ("on", "off") if round_no % 2 == 0 else ("off", "on"):
+                    for telemetry in variants if round_no % 2 == 0 else variants[::-1]:
                         workload = loadgen.Workload(urls[telemetry], ALIAS, mode == "stream")
                         result = loadgen.run_wrk(
                             workload, concurrency, args.duration, args.load_core, Path(tmp)
@@ -69,17 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         rps.setdefault((mode, concurrency, telemetry), []).append(result.rps)
                         print(
                             f"  round {round_no + 1} {mode:6} c={concurrency:<3} "
-                            f"telemetry {telemetry:3} {result.rps:8,.0f} rps",
+                            f"telemetry {telemetry:7} {result.rps:8,.0f} rps",
                             file=sys.stderr,
                             flush=True,
                         )
-    print("| mode | conc | telemetry on rps | off rps | throughput cost |")
-    print("|---|---|---|---|---|")
+    measured = [v for v in variants if v != "off"]
+    print("| mode | conc | off rps | " + " | ".join(f"{v} rps (cost)" for v in measured) + " |")
+    print("|---|---|---|" + "---|" * len(measured))
     for mode in modes:
         for concurrency in concurrencies:
-            on = statistics.median(rps[(mode, concurrency, "on")])
             off = statistics.median(rps[(mode, concurrency, "off")])
-            print(f"| {mode} | {concurrency} | {on:,.0f} | {off:,.0f} | {1 - on / off:.1%} |")
+            cells = []
+            for variant in measured:
+                on = statistics.median(rps[(mode, concurrency, variant)])
+                cells.append(f"{on:,.0f} ({1 - on / off:.1%})")
+            print(f"| {mode} | {concurrency} | {off:,.0f} | " + " | ".join(cells) + " |")
     return 0
 
 
