@@ -161,10 +161,12 @@ def test_telemetry_overhead_compares_a_gateway_with_telemetry_on_and_off() -> No
         timeout=80,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| chat")]
-    rows += [line.split("|") for line in done.stdout.splitlines() if line.startswith("| stream")]
-    assert [(r[1].strip(), r[2].strip()) for r in rows] == [("chat", "4"), ("stream", "4")]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    rows = [r for r in rows if r[1].strip() in ("chat", "stream")]
+    # two tables, requests per second then CPU per request, each with a row per mode
+    assert [(r[1].strip(), r[2].strip()) for r in rows] == [("chat", "4"), ("stream", "4")] * 2
     for row in rows:
         off, on = float(row[3].replace(",", "")), row[4].strip()
         assert off > 0 and float(on.split(" ")[0].replace(",", "")) > 0
         assert on.endswith("%)")
+    assert "us CPU/request" in done.stdout

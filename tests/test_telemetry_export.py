@@ -4,10 +4,12 @@ prices, token counts and outcome classes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ from gateway.simulator import VendorFleet
 from gateway.telemetry.config import TelemetryConfig
 from gateway.telemetry.cost import Pricing, cost_of, price_table, usage_tokens
 from gateway.telemetry.names import request_outcome
-from gateway.telemetry.request_log import StreamSink, UtcClock
+from gateway.telemetry.request_log import RequestLog, StreamSink, UtcClock
 from gateway.telemetry.setup import metrics_exporter, traces_exporter
 from tests.conftest import FAST, config_for
 
@@ -211,24 +213,34 @@ def test_otlp_export_configured_in_providers_yaml(
     assert all(ctype == "application/x-protobuf" for _, ctype, _ in received)
 
 
-async def test_stream_sink_batches_lines_within_its_interval(
+def finished_request(n: int) -> Any:
+    """What RequestLog reads of a request that failed before any vendor answered."""
+    return SimpleNamespace(
+        request_id=f"r{n}", route=SimpleNamespace(alias="chat"), endpoint="chat",
+        attempts=[], started=0.0, snapshot=None, trace=None, body={},
+    )  # fmt: skip
+
+
+async def test_request_log_lines_leave_in_one_batch_within_its_interval(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    sink = StreamSink("stdout", interval=0.05)
+    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.25, interval=0.05)
     for i in range(3):
-        sink.write(f'{{"n":{i}}}'.encode())
-    assert capsys.readouterr().out == ""  # nothing written per request
+        log.request_finished(finished_request(i), 503, None, None, False)
+    assert capsys.readouterr().out == ""  # nothing built or written per request
     await asyncio.sleep(0.1)
-    assert capsys.readouterr().out == '{"n":0}\n{"n":1}\n{"n":2}\n'  # one batch
-    sink.write(b'{"n":3}')
-    sink.close()  # shutdown flushes what is left at once
-    assert capsys.readouterr().out == '{"n":3}\n'
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
+    assert lines[0]["latency_ms"] == 250.0 and lines[0]["outcome"] == "failed"
+    log.request_finished(finished_request(3), 503, None, None, False)
+    log.close()  # shutdown writes what is left at once
+    assert json.loads(capsys.readouterr().out)["request_id"] == "r3"
 
 
-def test_stream_sink_off_the_loop_writes_at_once(capsys: pytest.CaptureFixture[str]) -> None:
-    sink = StreamSink("stderr")
-    sink.write(b'{"n":1}')
-    assert capsys.readouterr().err == '{"n":1}\n'
+def test_request_log_off_the_loop_writes_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    log = RequestLog(StreamSink("stderr"), Pricing(dict), lambda: 0.0)
+    log.request_finished(finished_request(1), 503, None, None, False)
+    assert json.loads(capsys.readouterr().err)["request_id"] == "r1"
 
 
 def test_utc_clock_format() -> None:

@@ -170,7 +170,7 @@ class Telemetry:
     def shutdown(self) -> None:
         self._state = None
         if self._log is not None:
-            self._log.sink.close()
+            self._log.close()
             self._log = None
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
