@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from gateway.errors import AttemptRecord
     from gateway.failover import RequestContext
     from gateway.routing import Deployment
-    from gateway.state import Snapshot
 
 LOGGER = "gateway.requests"
 FLUSH_SECONDS = 0.25
@@ -48,8 +47,7 @@ Facts = tuple[
     "Deployment | None",  # served by
     "list[AttemptRecord]",
     float,  # latency, seconds
-    "dict[str, Any] | None",  # usage
-    "Snapshot",  # for the price table of the config the request ran on
+    "tuple[int, int, float] | None",  # input tokens, output tokens, USD, when served
     int,  # trace id, 0 when not traced
     Any,  # the prompt, when prompt logging is on
 ]
@@ -104,6 +102,9 @@ class LoggerSink:
         pass
 
 
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 class UtcClock:
     """ISO-8601 UTC timestamps with milliseconds; the seconds part is formatted once."""
 
@@ -119,7 +120,7 @@ class UtcClock:
         if second != self._second:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((t - second) * 1000):03d}Z"
+        return self._prefix + _MILLIS[int((t - second) * 1000)]
 
 
 class RequestLog(Observer):
@@ -149,6 +150,10 @@ class RequestLog(Observer):
         stream: bool,
     ) -> None:
         trace = ctx.trace
+        cost = None
+        if served_by is not None:  # the metrics observer just asked: a cache hit
+            snapshot = ctx.snapshot
+            cost = self._pricing.cost(snapshot.config, snapshot.version, served_by.id, usage)
         facts: Facts = (
             time.time(),
             ctx.request_id,
@@ -159,8 +164,7 @@ class RequestLog(Observer):
             served_by,
             ctx.attempts,
             self._clock() - ctx.started,
-            usage,
-            ctx.snapshot,
+            cost,
             trace.server.get_span_context().trace_id if trace is not None else 0,
             ctx.body.get("messages", ctx.body.get("input")) if self._prompts else None,
         )
@@ -195,8 +199,8 @@ class RequestLog(Observer):
         self.sink.close()
 
     def line(self, facts: Facts) -> dict[str, Any]:
-        (t, request_id, alias, endpoint, stream, status, served_by, attempts, latency,
-         usage, snapshot, trace_id, prompt) = facts  # fmt: skip
+        (t, request_id, alias, endpoint, stream, status, served_by, attempts, latency, cost,
+         trace_id, prompt) = facts  # fmt: skip
         tried, ttft = 0, None
         for a in attempts:
             if a.outcome != "skipped":
@@ -219,11 +223,8 @@ class RequestLog(Observer):
             "latency_ms": round(latency * 1000, 2),
             "ttft_ms": ttft,
         }
-        if served_by is not None:
-            tokens_in, tokens_out, usd = self._pricing.cost(
-                snapshot.config, snapshot.version, served_by.id, usage
-            )
-            line.update(input_tokens=tokens_in, output_tokens=tokens_out, cost_usd=usd)
+        if cost is not None:
+            line["input_tokens"], line["output_tokens"], line["cost_usd"] = cost
         if trace_id:
             line["trace_id"] = format(trace_id, "032x")
         if self._prompts:
