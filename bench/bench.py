@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,9 +374,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(c.errors == 0 for c in cells) else 1
 
 
-if __name__ == "__main__":
+def exit_with(run: Callable[[], int]) -> None:
+    """Exit with `run`'s status; a process that did not start or a failed wrk run is
+    reported in one line, status 2."""
     try:
-        sys.exit(main())
+        sys.exit(run())
     except (StartupError, loadgen.LoadGenError) as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    exit_with(main)

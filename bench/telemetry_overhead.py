@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import loadgen
-from processes import ProcessGroup, StartupError
+from processes import ProcessGroup
 
-from bench import ALIAS, TELEMETRY, preflight_tools, start_gateway, start_vendors
+from bench import ALIAS, TELEMETRY, exit_with, preflight_tools, start_gateway, start_vendors
 
 
 def table(
@@ -128,8 +128,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (StartupError, loadgen.LoadGenError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        sys.exit(2)
+    exit_with(main)
