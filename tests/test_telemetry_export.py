@@ -246,3 +246,17 @@ def test_request_log_off_the_loop_writes_at_once(capsys: pytest.CaptureFixture[s
 def test_utc_clock_format() -> None:
     stamp = UtcClock().now()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
+
+
+async def test_request_log_writes_a_full_batch_without_waiting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gateway.telemetry.request_log import FLUSH_LINES
+
+    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.0, interval=60)
+    for i in range(FLUSH_LINES + 1):
+        log.request_finished(finished_request(i), 503, None, None, False)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == FLUSH_LINES  # the full batch, at once; the last one waits
+    log.close()
+    assert json.loads(capsys.readouterr().out)["request_id"] == f"r{FLUSH_LINES}"

@@ -5,8 +5,11 @@ route), status, latency, time to first token, tokens and cost. Prompts are added
 when an operator turns `telemetry.logs.prompts` on; keys and completions never are.
 
 For stdout and stderr the request path only notes the request's facts (one tuple); the
-lines are built and written in batches, at most 0.25 s apart and at shutdown, so a busy
-gateway pays neither a system call nor the JSON building inside each request. With
+lines are built and written in batches of up to 128 lines, at most 0.25 s apart and at
+shutdown, so a busy gateway pays a system call per 128 requests, not per request. The
+bound matters as much as the batching: holding thousands of requests' facts (or lines)
+for 0.25 s made the allocator hand memory back and fault it in again, which cost more
+than building the lines. With
 `output: logger` each line goes at once to the `gateway.requests` logger, for an
 embedding app.
 """
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 LOGGER = "gateway.requests"
 FLUSH_SECONDS = 0.25
+FLUSH_LINES = 128  # a batch this long is written at once, before its time is up
 
 # What the request path keeps of a request until its line is built (a tuple: cheapest).
 Facts = tuple[
@@ -171,8 +175,13 @@ class RequestLog(Observer):
         if not self.sink.batched:
             self.sink.write(orjson.dumps(self.line(facts), option=orjson.OPT_APPEND_NEWLINE))
             return
-        self._pending.append(facts)
-        if self._timer is None:
+        pending = self._pending
+        pending.append(facts)
+        if len(pending) >= FLUSH_LINES:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.flush()
+        elif self._timer is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
