@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
 
-from gateway.app import create_app
+from gateway.app import GatewayApp, create_app
 from gateway.coalesce import CoalescingHttpToolsProtocol
 from gateway.config import LoadedConfig
 
@@ -54,8 +57,14 @@ def build_server(
 ) -> uvicorn.Server:
     """One uvicorn server; with `admin_port`, pass it both sockets (the app answers the
     admin API on that port only: one loop, one lifespan, one graceful shutdown)."""
+    app = create_app(loaded, config_path=config_path, admin_port=admin_port, watch=watch)
+    return server_for(app, log_level)
+
+
+def server_for(app: GatewayApp, log_level: str = "warning") -> uvicorn.Server:
+    """The uvicorn server every gateway runs on, for an app already built."""
     config = uvicorn.Config(
-        create_app(loaded, config_path=config_path, admin_port=admin_port, watch=watch),
+        app,
         loop="uvloop",
         http=CoalescingHttpToolsProtocol,  # httptools, headers and body in one write
         lifespan="on",
@@ -66,3 +75,26 @@ def build_server(
         proxy_headers=False,  # nothing reads the client address: one ASGI layer less
     )
     return uvicorn.Server(config)
+
+
+def serve_in_thread(
+    server: uvicorn.Server,
+    sockets: Sequence[socket.socket],
+    timeout: float = 10.0,
+    name: str | None = None,
+) -> threading.Thread:
+    """Run `server` on `sockets` in a daemon thread of this process (tests, chaos runs);
+    return the thread once the server serves. Stop it with `server.should_exit = True`."""
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": list(sockets)}, name=name, daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            for sock in sockets:
+                sock.close()
+            raise RuntimeError("the gateway did not start (see the log above)")
+        time.sleep(0.01)
+    return thread

@@ -22,7 +22,7 @@ import pytest
 
 from gateway.app import GatewayApp
 from gateway.config import load_file
-from gateway.server import bind, build_server
+from gateway.server import bind, build_server, serve_in_thread
 
 TOKEN = "test-admin-token-0123456789"
 TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
@@ -98,13 +98,7 @@ def start_in_process(path: Path, *, watch: bool = True) -> AdminGateway:
     api, admin = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
     admin_port = admin.getsockname()[1]
     server = build_server(loaded, config_path=path, admin_port=admin_port, watch=watch)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [api, admin]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("gateway did not start")
-        time.sleep(0.01)
+    thread = serve_in_thread(server, [api, admin])
     return AdminGateway(
         f"http://127.0.0.1:{api.getsockname()[1]}",
         f"http://127.0.0.1:{admin_port}",

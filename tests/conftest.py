@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from gateway.app import GatewayApp
 from gateway.config import load_text
-from gateway.server import bind, build_server
+from gateway.server import bind, build_server, serve_in_thread
 from gateway.simulator import VendorFleet, VendorSpec
 
 VENDORS = ("alpha", "beta", "gamma", "delta")
@@ -92,13 +91,7 @@ def start_gateway() -> Iterator[Callable[[str], RunningGateway]]:
         sock = bind("127.0.0.1", 0)
         port = sock.getsockname()[1]
         server = build_server(loaded)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.01)
+        thread = serve_in_thread(server, [sock])
         app = server.config.app
         running = RunningGateway(f"http://127.0.0.1:{port}", app, server, thread)
         started.append(running)

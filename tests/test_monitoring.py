@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from gateway.config import load_text
-from gateway.server import bind, build_server
+from gateway.server import bind, build_server, serve_in_thread
 from gateway.simulator import FaultSpec, VendorFleet
 from tests.conftest import FAST, config_for
 from tests.test_health_probes import wait_for
@@ -67,9 +66,7 @@ def scrape(fleet: VendorFleet) -> Iterator[str]:
     loaded = load_text(config_for(fleet, ROUTES, extra=extra), "test")
     sock = bind("127.0.0.1", 0)
     server = build_server(loaded)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 10)
+    thread = serve_in_thread(server, [sock])
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=10)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +13,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-import uvicorn
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import GatewayApp
 from gateway.config import load_text
-from gateway.server import bind
+from gateway.server import bind, serve_in_thread, server_for
 from gateway.simulator import FaultSpec, VendorFleet
 from gateway.telemetry.setup import Telemetry
 from tests.conftest import FAST, RunningGateway, config_for
@@ -58,17 +55,8 @@ def serve() -> Iterator[Callable[[GatewayApp], RunningGateway]]:
 
     def start(app: GatewayApp) -> RunningGateway:
         sock = bind("127.0.0.1", 0)
-        config = uvicorn.Config(
-            app, loop="uvloop", http="httptools", lifespan="on", log_level="warning",
-            access_log=False, server_header=False,
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-            time.sleep(0.01)
+        server = server_for(app)  # the production server settings, around the test's app
+        thread = serve_in_thread(server, [sock])
         running = RunningGateway(f"http://127.0.0.1:{sock.getsockname()[1]}", app, server, thread)
         started.append(running)
         return running

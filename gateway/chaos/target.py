@@ -5,7 +5,6 @@ the gateway's GET /status, or (in-process, when there is no such endpoint) its s
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -13,7 +12,7 @@ import aiohttp
 
 from gateway.app import GatewayApp
 from gateway.config import LoadedConfig
-from gateway.server import bind, build_server
+from gateway.server import bind, build_server, serve_in_thread
 
 # Worst first: a vendor with several deployments shows the worst of their states.
 SEVERITY = (
@@ -83,17 +82,7 @@ class InProcessGateway:
         sock = bind("127.0.0.1", 0)
         port = int(sock.getsockname()[1])
         server = build_server(loaded)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="chaos-gateway", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("the gateway did not start (see the log above)")
-            time.sleep(0.01)
+        thread = serve_in_thread(server, [sock], _START_TIMEOUT, name="chaos-gateway")
         return cls(server, thread, port, session)
 
     @property
