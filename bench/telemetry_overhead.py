@@ -45,6 +45,7 @@ def table(
         + " |",
         "|---|---|---|" + "---|" * len(measured),
     ]
+    digits = 1 if lower_is_better else 0  # microseconds with a decimal, rps without
     for mode in modes:
         for concurrency in concurrencies:
             off = statistics.median(figures[(mode, concurrency, "off")])
@@ -52,10 +53,9 @@ def table(
             for variant in measured:
                 on = statistics.median(figures[(mode, concurrency, variant)])
                 cost = on / off - 1 if lower_is_better else 1 - on / off
-                cells.append(
-                    f"{on:,.1f} ({cost:.1%})" if lower_is_better else f"{on:,.0f} ({cost:.1%})"
-                )
-            lines.append(f"| {mode} | {concurrency} | {off:,.1f} | " + " | ".join(cells) + " |")
+                cells.append(f"{on:,.{digits}f} ({cost:.1%})")
+            row = f"| {mode} | {concurrency} | {off:,.{digits}f} | " + " | ".join(cells) + " |"
+            lines.append(row)
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ class CoalescingTransport:
         if held is not None:
             self._held = None
             self._transport.write(held + data)
-        elif data[:7] == RESPONSE_START:
+        elif data[: len(RESPONSE_START)] == RESPONSE_START:
             self._held = bytes(data)
             self._loop.call_soon(self.flush)
         else:

@@ -216,8 +216,8 @@ class Response:
 
     def __init__(self, connection: _Connection) -> None:
         self._connection = connection
-        # parser -> our bound methods -> us -> parser is a reference cycle: `_done` breaks
-        # it, so a finished response is freed at once instead of by the cyclic collector
+        # parser -> our bound methods -> us -> parser is a reference cycle: `release` and
+        # `close` break it, so a finished response is freed at once, not by the collector
         self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.status = 0
         self.reason = ""

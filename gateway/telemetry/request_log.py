@@ -9,9 +9,8 @@ lines are built and written in batches of up to 128 lines, at most 0.25 s apart 
 shutdown, so a busy gateway pays a system call per 128 requests, not per request. The
 bound matters as much as the batching: holding thousands of requests' facts (or lines)
 for 0.25 s made the allocator hand memory back and fault it in again, which cost more
-than building the lines. With
-`output: logger` each line goes at once to the `gateway.requests` logger, for an
-embedding app.
+than building the lines. With `output: logger` each line goes at once to the
+`gateway.requests` logger, for an embedding app.
 """
 
 from __future__ import annotations
@@ -115,9 +114,6 @@ class UtcClock:
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
-
-    def now(self) -> str:
-        return self.format(time.time())
 
     def format(self, t: float) -> str:
         second = int(t)
