@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from gateway.control.settings import AdminConfig, StateConfig
 from gateway.errors import ConfigError
 from gateway.health.config import HealthConfig, ProbeConfig, probe_problems
 from gateway.providers.fault_injection import FaultInjectionConfig
+from gateway.strict_model import StrictModel
 from gateway.telemetry.config import CostConfig, TelemetryConfig
 
 OPENAI_COMPATIBLE_KINDS = frozenset(
@@ -56,11 +57,7 @@ _DEFAULT_BASE_URLS = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Timeouts(_Model):
+class Timeouts(StrictModel):
     connect: float = Field(default=2.0, gt=0)
     first_token: float = Field(
         default=20.0, gt=0, description="streaming TTFT; non-streaming: whole reply"
@@ -68,12 +65,12 @@ class Timeouts(_Model):
     idle: float = Field(default=15.0, gt=0, description="longest silence between stream chunks")
 
 
-class ServerConfig(_Model):
+class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
 
 
-class RetryConfig(_Model):
+class RetryConfig(StrictModel):
     max_attempts: int = Field(default=4, ge=1, le=20)
     same_deployment_retries: int = Field(default=1, ge=0, le=5)
     backoff_base: float = Field(default=0.1, ge=0)
@@ -85,7 +82,7 @@ class RetryConfig(_Model):
     rate_limit_cooldown: float = Field(default=1.0, ge=0, description="cool-down after a bare 429")
 
 
-class BreakerConfig(_Model):
+class BreakerConfig(StrictModel):
     consecutive_failures: int = Field(default=5, ge=1)
     failure_rate: float = Field(default=0.25, gt=0, le=1)
     window_seconds: float = Field(default=10.0, gt=0)
@@ -94,14 +91,14 @@ class BreakerConfig(_Model):
     max_open_seconds: float = Field(default=120.0, gt=0)
 
 
-class Capabilities(_Model):
+class Capabilities(StrictModel):
     """How a broken stream may be rescued on this provider (defaults by vendor kind)."""
 
     prefill: bool | None = None
     rescue: tuple[RescueStrategy, ...] | None = None
 
 
-class ProviderConfig(_Model):
+class ProviderConfig(StrictModel):
     kind: ProviderKind
     base_url: str | None = None
     api_key: SecretStr | None = None
@@ -132,7 +129,7 @@ class ProviderConfig(_Model):
         return self.base_url or _DEFAULT_BASE_URLS.get(self.kind)
 
 
-class TargetConfig(_Model):
+class TargetConfig(StrictModel):
     provider: str
     model: str
     priority: int | None = Field(default=None, ge=0)
@@ -141,7 +138,7 @@ class TargetConfig(_Model):
     cost: CostConfig | None = None  # overrides litellm's price map
 
 
-class RouteConfig(_Model):
+class RouteConfig(StrictModel):
     fallbacks: tuple[TargetConfig, ...] = Field(min_length=1)
     timeout: float = Field(default=60.0, gt=0, description="deadline over all attempts")
     stream_rescue: bool = True
@@ -161,7 +158,7 @@ def _target_from_str(text: str) -> dict[str, str]:
     return {"provider": provider, "model": model}
 
 
-class GatewayConfig(_Model):
+class GatewayConfig(StrictModel):
     server: ServerConfig = ServerConfig()
     timeouts: Timeouts = Timeouts()
     retry: RetryConfig = RetryConfig()

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from gateway.config import parse_yaml, validate
 from gateway.errors import ConfigError
 from gateway.simulator import FaultKind, FaultSpec
+from gateway.strict_model import StrictModel
 
 ProfileName = Literal["short", "full"]
 ALL_VENDORS = "*"
@@ -25,11 +26,7 @@ _TAGS = frozenset([*get_args(FaultKind), "down"])
 _SKIPPED_LOC = _TAGS | {"[key]"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VendorDecl(_Model):
+class VendorDecl(StrictModel):
     """A simulated vendor. `url` marks an external simulator the tool does not start (its
     faults are set over its `/_sim` routes); `port` 0 picks a free port."""
 
@@ -43,7 +40,7 @@ class VendorDecl(_Model):
     provider: dict[str, Any] = Field(default_factory=dict, description="extra provider keys")
 
 
-class DownFault(_Model):
+class DownFault(StrictModel):
     """Hard down: the vendor's port is closed, so connections are refused."""
 
     kind: Literal["down"]
@@ -52,14 +49,14 @@ class DownFault(_Model):
 FaultAction = Annotated[FaultSpec | DownFault, Field(discriminator="kind")]
 
 
-class Flap(_Model):
+class Flap(StrictModel):
     """Flapping: the fault holds for `faulty` seconds, then `healthy` seconds, repeatedly."""
 
     faulty: float = Field(gt=0)
     healthy: float = Field(gt=0)
 
 
-class FaultEvent(_Model):
+class FaultEvent(StrictModel):
     vendor: str = Field(description="a vendor name, or '*' for every vendor")
     at: float = Field(ge=0, description="seconds after the load starts")
     duration: float = Field(gt=0)
@@ -67,7 +64,7 @@ class FaultEvent(_Model):
     flap: Flap | None = None
 
 
-class LoadSpec(_Model):
+class LoadSpec(StrictModel):
     model: str | None = Field(default=None, description="route alias; default: the first")
     rate: float = Field(default=30.0, gt=0, le=5000, description="requests per second")
     concurrency: int = Field(default=16, ge=1, le=2000)
@@ -85,7 +82,7 @@ class LoadSpec(_Model):
         return self
 
 
-class SLO(_Model):
+class SLO(StrictModel):
     """Targets; a target left out is reported but not enforced."""
 
     success_rate: float | None = Field(default=None, ge=0, le=1)
@@ -98,7 +95,7 @@ class SLO(_Model):
     nothing_lost: bool = True
 
 
-class Profile(_Model):
+class Profile(StrictModel):
     """`short` runs the file's timeline as written; `full` stretches it for a soak."""
 
     time_scale: float = Field(default=1.0, gt=0, le=1000)
@@ -111,7 +108,7 @@ DEFAULT_PROFILES: dict[ProfileName, Profile] = {
 }
 
 
-class Scenario(_Model):
+class Scenario(StrictModel):
     name: str = Field(pattern=_NAME)
     description: str = ""
     vendors: tuple[VendorDecl, ...] = Field(min_length=1)

@@ -13,20 +13,17 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
+from gateway.strict_model import StrictModel
 
 Tier = tuple[str, ...]
 Weight = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RouteOverride(_Model):
+class RouteOverride(StrictModel):
     """`order`: tiers of deployment ids, best first (traffic in a tier is split by weight);
     it replaces the alias's fallbacks from the file. `weights`: deployment id -> weight."""
 
@@ -38,7 +35,7 @@ class RouteOverride(_Model):
         return self.order is None and not self.weights
 
 
-class DeploymentFlags(_Model):
+class DeploymentFlags(StrictModel):
     drained: bool = False  # no new requests; in-flight ones finish
     disabled: bool = False
     breaker: Literal["open", "closed"] | None = None  # pinned by an operator
@@ -48,7 +45,7 @@ class DeploymentFlags(_Model):
         return not self.drained and not self.disabled and self.breaker is None
 
 
-class Overrides(_Model):
+class Overrides(StrictModel):
     """The whole runtime layer. `revision` grows by one with every accepted change and is
     what compare-and-set in the store checks."""
 
@@ -72,7 +69,7 @@ class Overrides(_Model):
 # --------------------------------------------------------------------------- operations
 
 
-class SetOrder(_Model):
+class SetOrder(StrictModel):
     """Replace an alias's fallbacks: entries are "provider/model"; a nested list is a tier."""
 
     op: Literal["set_order"]
@@ -80,55 +77,55 @@ class SetOrder(_Model):
     order: tuple[str | Tier, ...] = Field(min_length=1, max_length=100)
 
 
-class SetWeights(_Model):
+class SetWeights(StrictModel):
     op: Literal["set_weights"]
     alias: str
     weights: dict[str, Weight] = Field(min_length=1)
 
 
-class ResetRoute(_Model):
+class ResetRoute(StrictModel):
     """Back to the file's fallbacks and weights for this alias."""
 
     op: Literal["reset_route"]
     alias: str
 
 
-class Drain(_Model):
+class Drain(StrictModel):
     op: Literal["drain"]
     deployment: str
 
 
-class Disable(_Model):
+class Disable(StrictModel):
     op: Literal["disable"]
     deployment: str
 
 
-class Enable(_Model):
+class Enable(StrictModel):
     """Undo drain and disable."""
 
     op: Literal["enable"]
     deployment: str
 
 
-class ForceBreaker(_Model):
+class ForceBreaker(StrictModel):
     op: Literal["force_breaker"]
     deployment: str
     state: Literal["open", "closed", "auto"]
 
 
-class StopVendor(_Model):
+class StopVendor(StrictModel):
     """Emergency stop: every deployment of the provider, in every alias."""
 
     op: Literal["stop_vendor"]
     provider: str
 
 
-class StartVendor(_Model):
+class StartVendor(StrictModel):
     op: Literal["start_vendor"]
     provider: str
 
 
-class ResetAll(_Model):
+class ResetAll(StrictModel):
     """Drop every runtime override: the file alone decides again."""
 
     op: Literal["reset_all"]
@@ -149,7 +146,7 @@ Operation = Annotated[
 ]
 
 
-class ChangeRequest(_Model):
+class ChangeRequest(StrictModel):
     """One atomic change: every operation applies, or none does."""
 
     version: str | None = None  # the config version the caller read (or send If-Match)

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+
+from gateway.strict_model import StrictModel
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AdminConfig(_Model):
+class AdminConfig(StrictModel):
     """The admin API: its own listener (loopback unless told otherwise) and bearer tokens.
 
     `tokens` maps a token's name (recorded in the audit log as who made a change) to the
@@ -40,7 +38,7 @@ class AdminConfig(_Model):
         return value
 
 
-class StateConfig(_Model):
+class StateConfig(StrictModel):
     """Where runtime overrides and the audit log persist.
 
     With `redis_url`, in Redis (every replica follows within a second; a restarted

@@ -31,7 +31,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.strict_model import StrictModel
 
 if TYPE_CHECKING:
     from gateway.config import ProviderConfig
@@ -54,11 +56,7 @@ MODELS_PROBE_KINDS = frozenset(
 _MODELS_BY_DEFAULT = MODELS_PROBE_KINDS - {"anthropic"}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProbeConfig(_Model):
+class ProbeConfig(StrictModel):
     kind: ProbeKind | None = None
     interval: float = Field(default=10.0, gt=0)
     timeout: float = Field(default=2.0, gt=0)
@@ -80,7 +78,7 @@ class ProbeConfig(_Model):
         )
 
 
-class OutlierConfig(_Model):
+class OutlierConfig(StrictModel):
     enabled: bool = True
     window_seconds: float = Field(default=30.0, gt=0)
     min_calls: int = Field(default=10, ge=1)
@@ -92,7 +90,7 @@ class OutlierConfig(_Model):
     ttft_ewma_alpha: float = Field(default=0.2, gt=0, le=1)
 
 
-class HealthConfig(_Model):
+class HealthConfig(StrictModel):
     probe: ProbeConfig = ProbeConfig()
     outlier: OutlierConfig = OutlierConfig()
 

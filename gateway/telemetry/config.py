@@ -31,34 +31,32 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from gateway.strict_model import StrictModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TracesConfig(_Model):
+class TracesConfig(StrictModel):
     exporter: Literal["otlp", "console", "none"] | None = None
     endpoint: str | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
 
-class MetricsConfig(_Model):
+class MetricsConfig(StrictModel):
     exporter: Literal["otlp", "none"] | None = None
     endpoint: str | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     interval_seconds: float = Field(default=30.0, gt=0)
 
 
-class LogsConfig(_Model):
+class LogsConfig(StrictModel):
     requests: bool = True
     output: Literal["stdout", "stderr", "logger"] = "stdout"
     prompts: bool = False
 
 
-class TelemetryConfig(_Model):
+class TelemetryConfig(StrictModel):
     enabled: bool = True
     service_name: str = "failover-gateway"
     traces: TracesConfig = TracesConfig()
@@ -66,7 +64,7 @@ class TelemetryConfig(_Model):
     logs: LogsConfig = LogsConfig()
 
 
-class CostConfig(_Model):
+class CostConfig(StrictModel):
     """USD per million tokens; overrides litellm's price map for one deployment."""
 
     input_per_mtok: float = Field(ge=0)
