@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -100,3 +102,22 @@ def start_gateway() -> Iterator[Callable[[str], RunningGateway]]:
     yield start
     for running in started:
         running.stop()
+
+
+@contextmanager
+def port_that_never_accepts() -> Iterator[int]:
+    """A loopback port whose accept backlog is full: the kernel drops further SYNs, so a
+    connect() to it hangs, as to a vendor that does not answer at the TCP level."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()

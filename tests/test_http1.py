@@ -25,6 +25,7 @@ from gateway.providers.http1 import (
     head,
     header_lines,
 )
+from tests.conftest import port_that_never_accepts
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 REQUEST = head("POST", "/v1/x", [("Host", "127.0.0.1")]) + b"Content-Length: 2\r\n\r\n{}"
@@ -188,21 +189,8 @@ async def test_connect_errors() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(ConnectFailed, match="ConnectionRefusedError"):
         await Origin("127.0.0.1", port, None).request(REQUEST, 1.0)
-    # A listener whose accept backlog is full drops further SYNs, so connect() hangs.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = [socket.socket() for _ in range(3)]
-        for filler in fillers:
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-        try:
-            with pytest.raises(ConnectTimeout):
-                await Origin("127.0.0.1", port, None).request(REQUEST, 0.2)
-        finally:
-            for filler in fillers:
-                filler.close()
+    with port_that_never_accepts() as port, pytest.raises(ConnectTimeout):
+        await Origin("127.0.0.1", port, None).request(REQUEST, 0.2)
 
 
 async def test_idle_connections_expire_and_close_ends_them(

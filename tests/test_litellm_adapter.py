@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from gateway.providers.litellm_convert import (
     embedding_to_openai,
 )
 from gateway.providers.openai_compat import create_session
+from tests.conftest import port_that_never_accepts
 
 litellm = pytest.importorskip("litellm")
 from litellm.types.utils import (  # noqa: E402
@@ -523,15 +523,7 @@ async def test_aclose_drops_the_vendor_connection(
 
 
 async def test_connect_timeout(session: aiohttp.ClientSession) -> None:
-    # A listener with a full accept backlog drops further SYNs, so connect() hangs.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = [socket.socket() for _ in range(3)]
-        for filler in fillers:
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
+    with port_that_never_accepts() as port:
         request = UpstreamRequest(
             body=req().body,
             endpoint="chat",
@@ -539,10 +531,6 @@ async def test_connect_timeout(session: aiohttp.ClientSession) -> None:
             first_token_timeout=2,
             idle_timeout=2,
         )
-        try:
-            with pytest.raises(UpstreamTimeout) as info:
-                await adapter_for(f"http://127.0.0.1:{port}", session).complete(request)
-        finally:
-            for filler in fillers:
-                filler.close()
+        with pytest.raises(UpstreamTimeout) as info:
+            await adapter_for(f"http://127.0.0.1:{port}", session).complete(request)
     assert info.value.phase == "connect"

@@ -23,6 +23,7 @@ from gateway.errors import (
 )
 from gateway.providers.base import StreamEvent, UpstreamRequest
 from gateway.providers.openai_compat import OpenAICompatAdapter
+from tests.conftest import port_that_never_accepts
 
 KEY = "sk-test-0123456789abcdef"
 ANSWER = {
@@ -218,15 +219,7 @@ async def test_connection_refused() -> None:
 
 
 async def test_connect_timeout() -> None:
-    # A listener whose accept backlog is full drops further SYNs, so connect() hangs.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = [socket.socket() for _ in range(3)]
-        for filler in fillers:
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
+    with port_that_never_accepts() as port:
         request = UpstreamRequest(
             body={"model": "m"},
             endpoint="chat",
@@ -234,12 +227,8 @@ async def test_connect_timeout() -> None:
             first_token_timeout=2,
             idle_timeout=2,
         )
-        try:
-            with pytest.raises(UpstreamTimeout) as info:
-                await adapter_for(f"http://127.0.0.1:{port}/v1").complete(request)
-        finally:
-            for filler in fillers:
-                filler.close()
+        with pytest.raises(UpstreamTimeout) as info:
+            await adapter_for(f"http://127.0.0.1:{port}/v1").complete(request)
     assert info.value.phase == "connect"
 
 
