@@ -192,21 +192,25 @@ def start_gateway(
     vendor_url: str,
     telemetry: str = "default",
     name: str = "gateway",
+    under: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
 ) -> tuple[str, Pinned]:
+    """`gateway serve` on a free port, answering; `under` runs it inside another command
+    (valgrind), as `python -c`, so the package in the working directory is measured."""
     port = free_port()
     config = group.workdir / f"bench-{name}.yaml"
     config.write_text(gateway_config(vendor_url, port, telemetry))
     script = Path(sys.executable).with_name("gateway")
     command = (
         [str(script)]
-        if script.exists()
-        else [sys.executable, "-c", "from gateway.cli import main; main()"]
+        if script.exists() and not under
+        else [*under, sys.executable, "-c", "from gateway.cli import main; main()"]
     )
     child = group.start(
         name, core, [*command, "serve", "--config", str(config), "--log-level", "warning"]
     )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and child.alive():
         if _answers(url):
             return url, child

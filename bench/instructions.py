@@ -24,43 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import loadgen
-from processes import ProcessGroup, StartupError, free_port
+from processes import ProcessGroup
 
-from bench import ALIAS, TELEMETRY, _answers, gateway_config, start_vendors
+from bench import ALIAS, TELEMETRY, start_gateway, start_vendors
 
 STARTUP_TIMEOUT = 300.0  # imports under valgrind take a minute or more
 TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
-
-
-def start_counted_gateway(
-    group: ProcessGroup, core: int, vendor_url: str, telemetry: str, out: Path
-) -> tuple[str, int]:
-    port = free_port()
-    config = group.workdir / "counted-gateway.yaml"
-    config.write_text(gateway_config(vendor_url, port, telemetry))
-    gateway = [sys.executable, "-c", "from gateway.cli import main; main()"]
-    child = group.start(
-        "gateway",
-        core,
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}",
-            *gateway,
-            "serve",
-            "--config",
-            str(config),
-            "--log-level",
-            "warning",
-        ],
-    )
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline and child.alive():
-        if _answers(url):
-            return url, child.pid
-        time.sleep(1.0)
-    raise StartupError(f"gateway did not answer under callgrind:\n{child.output_tail()}")
 
 
 def callgrind_control(*args: str) -> None:
@@ -102,7 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         out = Path(tmp) / "callgrind.out"
         vendor_url = start_vendors(group, args.load_core)
-        url, pid = start_counted_gateway(group, args.gateway_core, vendor_url, args.telemetry, out)
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        url, gateway = start_gateway(
+            group,
+            args.gateway_core,
+            vendor_url,
+            args.telemetry,
+            under=valgrind,
+            timeout=STARTUP_TIMEOUT,
+        )
+        pid = gateway.pid
         workload = loadgen.Workload(url, ALIAS, args.mode == "stream")
         loadgen.run_wrk(workload, args.concurrency, args.warmup, args.load_core, Path(tmp))
         callgrind_control("--zero", str(pid))
