@@ -198,7 +198,10 @@ def start_gateway(
     """`gateway serve` on a free port, answering; `under` runs it inside another command
     (valgrind), as `python -c`, so the package in the working directory is measured."""
     port = free_port()
-    config = group.workdir / f"bench-{name}.yaml"
+    # A directory of its own, as a mounted ConfigMap has: the gateway watches the config's
+    # directory, and its log file must not wake that watch with every batch it writes.
+    config = group.workdir / f"config-{name}" / "providers.yaml"
+    config.parent.mkdir()
     config.write_text(gateway_config(vendor_url, port, telemetry))
     script = Path(sys.executable).with_name("gateway")
     command = (
