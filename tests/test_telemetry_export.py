@@ -20,7 +20,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from gateway.api.responses import route_header
 from gateway.config import load_text
+from gateway.errors import AttemptRecord
+from gateway.routing import Deployment
 from gateway.simulator import VendorFleet
 from gateway.telemetry.config import TelemetryConfig
 from gateway.telemetry.cost import Pricing, cost_of, price_table, usage_tokens
@@ -261,3 +264,61 @@ async def test_request_log_writes_a_full_batch_without_waiting(
     assert len(lines) == FLUSH_LINES  # the full batch, at once; the last one waits
     log.close()
     assert json.loads(capsys.readouterr().out)["request_id"] == f"r{FLUSH_LINES}"
+
+
+def _record(deployment: str, outcome: str, reason: str, ms: float) -> AttemptRecord:
+    provider, model = deployment.split("/")
+    return AttemptRecord(deployment, provider, model, outcome, reason, None, "", ms)
+
+
+@pytest.mark.parametrize(
+    ("served", "attempts", "cost", "trace_id", "prompt"),
+    [
+        (None, [], None, 0, None),
+        (
+            Deployment('we"ird\\/m', 'we"ird\\', "m", 0, 1.0, None),
+            [
+                _record("a/m", "skipped", "breaker_open", 0.0),
+                _record("b/m", "failover", "status_503", 12.5),
+                _record('we"ird\\/m', "ok", "ok", 3.25),
+            ],
+            (12, 40, 2.4e-05),
+            0xABC,
+            [{"role": "user", "content": 'quote " backslash \\ newline \n ünï'}],
+        ),
+    ],
+)
+def test_request_log_line_is_the_json_of_its_facts(
+    served: Deployment | None,
+    attempts: list[AttemptRecord],
+    cost: tuple[int, int, float] | None,
+    trace_id: int,
+    prompt: Any,
+) -> None:
+    """The line is built from a cached fragment and formatted numbers, not one dict per
+    line: it must still be exactly the JSON of what the request did."""
+    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.0, prompts=True)
+    alias = 'chat "x"'
+    facts = (1_700_000_000.5, "req-1", alias, "chat", True, 200 if served else 503, served,
+             attempts, 0.0123456, cost, trace_id, prompt)  # fmt: skip
+    for _ in range(2):  # the second line reuses the cached fragment
+        line = log.encode(facts)
+        assert line.endswith(b"}\n") and line.count(b"\n") == 1
+        parsed = json.loads(line)
+        expected: dict[str, Any] = {
+            "ts": "2023-11-14T22:13:20.500Z", "event": "request", "request_id": "req-1",
+            "alias": alias, "endpoint": "chat", "stream": True,
+            "status": 200 if served else 503, "outcome": "ok" if served else "failed",
+            "provider": served.provider if served else None,
+            "deployment": served.id if served else None,
+            "attempts": sum(a.outcome != "skipped" for a in attempts),
+            "route": route_header(attempts), "latency_ms": 12.35,
+            "ttft_ms": 3.25 if served else None,
+        }  # fmt: skip
+        if cost is not None:
+            expected |= {"input_tokens": 12, "output_tokens": 40, "cost_usd": 2.4e-05}
+        if trace_id:
+            expected["trace_id"] = f"{trace_id:032x}"
+        expected["prompt"] = prompt
+        assert parsed == expected
+        assert list(parsed) == list(expected)  # ts first, as a reader scans them
