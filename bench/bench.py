@@ -194,9 +194,11 @@ def start_gateway(
     name: str = "gateway",
     under: Sequence[str] = (),
     timeout: float = STARTUP_TIMEOUT,
+    log_core: int | None = None,
 ) -> tuple[str, Pinned]:
     """`gateway serve` on a free port, answering; `under` runs it inside another command
-    (valgrind), as `python -c`, so the package in the working directory is measured."""
+    (valgrind), as `python -c`, so the package in the working directory is measured.
+    `log_core`: its stdout (the request log) through a pipe drained on that core."""
     port = free_port()
     # A directory of its own, as a mounted ConfigMap has: the gateway watches the config's
     # directory, and its log file must not wake that watch with every batch it writes.
@@ -209,9 +211,8 @@ def start_gateway(
         if script.exists() and not under
         else [*under, sys.executable, "-c", "from gateway.cli import main; main()"]
     )
-    child = group.start(
-        name, core, [*command, "serve", "--config", str(config), "--log-level", "warning"]
-    )
+    argv = [*command, "serve", "--config", str(config), "--log-level", "warning"]
+    child = group.start(name, core, argv, log_core)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and child.alive():
@@ -366,7 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["workdir"] = tmp  # named in the children's arguments; gone after the run
         vendor_url = start_vendors(group, options.load_core)
         gateway_url, gateway = start_gateway(
-            group, options.gateway_core, vendor_url, options.telemetry
+            group,
+            options.gateway_core,
+            vendor_url,
+            options.telemetry,
+            log_core=options.load_core,  # stdout through a pipe, as in a container
         )
         relay_url = start_relay(group, options.gateway_core, vendor_url)
         path = "/v1/chat/completions"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT = 5.0
@@ -83,18 +84,36 @@ class ProcessGroup:
         self.workdir = workdir
         self.children: list[Pinned] = []
 
-    def start(self, name: str, core: int, argv: Sequence[str]) -> Pinned:
+    def start(
+        self, name: str, core: int, argv: Sequence[str], log_core: int | None = None
+    ) -> Pinned:
+        """Start `argv` pinned to `core`, its output in `<name>.log`. With `log_core`, the
+        output goes through a pipe to a `cat` pinned there that writes the file, as a
+        container runtime's log shim takes a pod's stdout: the child pays for a pipe
+        write, not for the file system."""
         log = self.workdir / f"{name}.log"
         with log.open("wb") as out:
+            output: Any = out
+            if log_core is not None:
+                shim = subprocess.Popen(
+                    ["taskset", "-c", str(log_core), "cat"],
+                    stdin=subprocess.PIPE,
+                    stdout=out,
+                    start_new_session=True,
+                )
+                self.children.append(Pinned(f"{name}-log", log_core, shim, log))
+                output = shim.stdin
             process = subprocess.Popen(
                 ["taskset", "-c", str(core), *argv],
-                stdout=out,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            if log_core is not None:
+                output.close()  # the child holds the pipe now; cat ends when it does
         child = Pinned(name, core, process, log)
-        self.children.append(child)
+        self.children.append(child)  # stopped before its shim (children stop in reverse)
         return child
 
     def stop_all(self) -> None:

@@ -6,7 +6,10 @@
 One gateway per variant runs, all pinned to the same core, in front of the same
 simulated vendors; wrk and the vendors share the other core. Variants: "default" is the
 config's defaults (metrics, request-log lines on stdout, no tracing exporter); "no-logs"
-is metrics without request-log lines; "off" is `telemetry.enabled: false`.
+is metrics without request-log lines; "off" is `telemetry.enabled: false`. Each
+gateway's stdout goes through a pipe to a reader on the load core, as a container
+runtime takes a pod's stdout (`--log-to file` writes it straight into a file here,
+which costs the gateway the file system's work too).
 
 How they are compared matters more than anything else here. On a shared VM the same
 gateway's CPU time per request moves by 30-50% from one minute to the next (another
@@ -113,6 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--alternate", action="store_true", help="drive one variant at a time (drifts)"
     )
+    parser.add_argument(
+        "--log-to",
+        choices=("pipe", "file"),
+        default="pipe",
+        help="pipe: each gateway's stdout (the request log) to a reader on the load core, "
+        "as a container runtime takes it; file: straight into a file on this disk",
+    )
     parser.add_argument("--gateway-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     args = parser.parse_args(argv)
@@ -133,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         workdir = Path(tmp)
         vendor_url = start_vendors(group, args.load_core)
+        log_core = args.load_core if args.log_to == "pipe" else None
         gateways = {
-            variant: start_gateway(group, args.gateway_core, vendor_url, variant, variant)
+            variant: start_gateway(
+                group, args.gateway_core, vendor_url, variant, variant, log_core=log_core
+            )
             for variant in variants
         }
         for mode in modes:  # warm every gateway up
@@ -170,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         )
     measured = [v for v in variants if v != "off"]
     how = "one at a time" if args.alternate else "all at once, sharing one core"
-    print(f"{args.rounds} rounds of {args.duration} s per cell, variants driven {how}\n")
+    print(
+        f"{args.rounds} rounds of {args.duration} s per cell, variants driven {how}, "
+        f"request log into a {args.log_to}\n"
+    )
     print(table("rps", rps, modes, concurrencies, measured, lower_is_better=False))
     print()
     print(table("us CPU/request", cpu_us, modes, concurrencies, measured, lower_is_better=True))
