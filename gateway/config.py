@@ -47,6 +47,8 @@ RescueStrategy = Literal["continuation", "splice"]
 
 # Vendors whose chat API continues a trailing assistant message (prefill).
 _PREFILL_KINDS = frozenset({"anthropic", "vllm", "ollama", "bedrock"})
+# Vendors known to accept `stream_options.include_usage` (some servers reject the field).
+_STREAM_USAGE_KINDS = frozenset({"openai", "vllm"})
 _DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "groq": "https://api.groq.com/openai/v1",
@@ -96,6 +98,9 @@ class Capabilities(StrictModel):
 
     prefill: bool | None = None
     rescue: tuple[RescueStrategy, ...] | None = None
+    # Ask for token usage on every stream, so tokens and cost are counted even when the
+    # client did not ask; the usage chunk is then not passed on to that client.
+    stream_usage: bool | None = None
 
 
 class ProviderConfig(StrictModel):
@@ -117,6 +122,12 @@ class ProviderConfig(StrictModel):
         if self.capabilities.prefill is not None:
             return self.capabilities.prefill
         return self.kind in _PREFILL_KINDS
+
+    @property
+    def asks_stream_usage(self) -> bool:
+        if self.capabilities.stream_usage is not None:
+            return self.capabilities.stream_usage
+        return self.kind in _STREAM_USAGE_KINDS
 
     @property
     def rescue_strategies(self) -> tuple[RescueStrategy, ...]:

@@ -135,6 +135,10 @@ class Relay:
         self.delivered = Delivered()
         self.served_by: list[str] = []
         self._out: list[bytes] = []
+        options = ctx.body.get("stream_options")
+        # A client that did not ask for usage gets no usage-only chunk (the gateway may ask
+        # the vendor for one, to count tokens): OpenAI's stream has none then either.
+        self._usage_chunks = isinstance(options, dict) and options.get("include_usage") is True
 
     async def run(self, current: Success[Opened]) -> bool:
         """True when the client got a complete stream, False when it ended with an error.
@@ -207,6 +211,8 @@ class Relay:
 
     def _relay(self, chunk: dict[str, Any], raw: bytes) -> None:
         self.delivered.observe(chunk)
+        if not self._usage_chunks and chunk.get("usage") and not chunk.get("choices"):
+            return
         self._out.append(raw)
 
     def _forward(self, event: StreamEvent, opened: Opened) -> None:

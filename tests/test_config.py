@@ -266,11 +266,22 @@ def test_provider_defaults_by_kind(
 
 
 def test_capabilities_override_the_kind() -> None:
-    text = ("providers:\n  p: {kind: openai, capabilities: {prefill: true, rescue: [splice]}}\n"
-            "routes:\n  chat: {fallbacks: [p/m]}\n")  # fmt: skip
+    text = ("providers:\n  p: {kind: openai, capabilities: {prefill: true, rescue: [splice], "
+            "stream_usage: false}}\nroutes:\n  chat: {fallbacks: [p/m]}\n")  # fmt: skip
     provider = load(text).config.providers["p"]
     assert provider.accepts_prefill is True
     assert provider.rescue_strategies == ("splice",)
+    assert provider.asks_stream_usage is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "asks"),
+    [("openai", True), ("vllm", True), ("azure", False), ("openai_compatible", False),
+     ("mistral", False)],
+)  # fmt: skip
+def test_stream_usage_is_asked_only_of_kinds_known_to_accept_it(kind: str, asks: bool) -> None:
+    text = f"providers:\n  p: {{kind: {kind}, base_url: 'http://h/v1'}}\nroutes:\n  c: {{fallbacks: [p/m]}}\n"
+    assert load(text).config.providers["p"].asks_stream_usage is asks
 
 
 def test_provider_timeouts_override_the_global_ones() -> None:

@@ -301,3 +301,49 @@ def test_without_an_exporter_no_spans_are_made(fleet: VendorFleet, start_gateway
     chat(gw)
     prom = scrape(gw)
     assert prom[("gateway_requests_total", labels(alias="chat", outcome="ok"))] == 1
+
+
+def sse_chunks(gw: RunningGateway, **extra: Any) -> list[dict[str, Any]]:
+    """The chunks of one stream exactly as the client receives them."""
+    body = {"model": "solo", "messages": [{"role": "user", "content": "tokens"}], "stream": True}
+    response = httpx.post(gw.base_url + "/chat/completions", json=body | extra, timeout=10)
+    assert response.status_code == 200
+    data = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    return [json.loads(d) for d in data[:-1]]
+
+
+def test_stream_tokens_are_counted_when_the_client_did_not_ask_for_usage(
+    fleet: VendorFleet, serve: Any
+) -> None:
+    """With `stream_usage`, the gateway asks the vendor for usage on every stream: tokens
+    and cost are counted for clients that never ask, and those clients get the stream
+    OpenAI would send them, without a usage chunk."""
+    providers = config_for(fleet, ROUTES, extra=QUIET).replace(
+        f'gamma: {{kind: openai_compatible, base_url: "{fleet["gamma"].openai_base_url}"}}',
+        f'gamma: {{kind: openai_compatible, base_url: "{fleet["gamma"].openai_base_url}", '
+        "capabilities: {stream_usage: true}}",
+    )
+    assert "stream_usage" in providers
+    run = instrumented(serve, providers)
+    asked = sse_chunks(run.gw, stream_options={"include_usage": True})
+    usage = asked[-1]["usage"]
+    assert asked[-1]["choices"] == [] and usage["completion_tokens"] > 0
+    plain = sse_chunks(run.gw)
+    assert plain and all(chunk["choices"] for chunk in plain)  # no usage-only chunk
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in plain)
+    assert text == "".join(c["choices"][0]["delta"].get("content") or "" for c in asked[:-1])
+    sent = fleet["gamma"].stats().bodies
+    assert [b["stream_options"] for b in sent] == [{"include_usage": True}] * 2
+    prom = scrape(run.gw)
+    for kind, key in (("input", "prompt_tokens"), ("output", "completion_tokens")):
+        counted = prom[("gateway_tokens_total", labels(alias="solo", provider="gamma", type=kind))]
+        assert counted == 2 * usage[key]  # the same prompt and answer, twice
+
+
+def test_stream_usage_is_not_asked_of_vendors_that_may_reject_it(
+    fleet: VendorFleet, start_gateway: Any
+) -> None:
+    gw = start_gateway(config_for(fleet, ROUTES, extra=QUIET))  # openai_compatible: off
+    assert all(chunk["choices"] for chunk in sse_chunks(gw))
+    assert "stream_options" not in fleet["gamma"].stats().bodies[-1]

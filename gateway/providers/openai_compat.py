@@ -92,6 +92,7 @@ class OpenAICompatAdapter:
         self._host = url.netloc.rsplit("@", 1)[-1]  # the Host header: no credentials
         self._path = url.path
         self._azure = provider.kind == "azure"
+        self._stream_usage = provider.asks_stream_usage
         self._api_version = provider.api_version
         key = provider.api_key.get_secret_value() if provider.api_key else ""
         self._secrets = provider_secrets(provider)
@@ -137,6 +138,11 @@ class OpenAICompatAdapter:
         body = request.body
         if body.get("stream") is not True:
             body = {**body, "stream": True}
+        if self._stream_usage:
+            options = body.get("stream_options")
+            options = options if isinstance(options, dict) else {}
+            if options.get("include_usage") is not True:
+                body = {**body, "stream_options": {**options, "include_usage": True}}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.first_token_timeout
         try:
