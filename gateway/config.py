@@ -47,8 +47,9 @@ RescueStrategy = Literal["continuation", "splice"]
 
 # Vendors whose chat API continues a trailing assistant message (prefill).
 _PREFILL_KINDS = frozenset({"anthropic", "vllm", "ollama", "bedrock"})
-# Vendors known to accept `stream_options.include_usage` (some servers reject the field).
-_STREAM_USAGE_KINDS = frozenset({"openai", "vllm"})
+# Vendors known to accept `stream_options.include_usage` (some servers reject the field);
+# for the kinds litellm translates, litellm takes the option itself.
+_STREAM_USAGE_KINDS = frozenset({"openai", "vllm"}) | LITELLM_KINDS
 _DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "groq": "https://api.groq.com/openai/v1",

@@ -170,9 +170,18 @@ async def test_stream(adapter: Adapter, vendor: VendorHandle, backend: Backend) 
     assert "".join(d.get("content") or "" for d in deltas(events)) == expected_answer(PROMPT)
     finishes = [c["finish_reason"] for chunk in chunks for c in chunk["choices"]]
     assert [f for f in finishes if f] == ["stop"]
-    assert not any(chunk.get("usage") for chunk in chunks)
+    # Both kinds ask for usage by default (capabilities.stream_usage), so tokens are counted
+    # for clients that do not ask: it comes on a chunk of its own, which the relay keeps
+    # from such a client, never on a content chunk.
+    assert not any(chunk.get("usage") for chunk in chunks if chunk["choices"])
+    usage_only = [chunk for chunk in chunks if not chunk["choices"]]
+    assert len(usage_only) == 1 and usage_only[0]["usage"]["total_tokens"] > 0
     body = assert_one_request(vendor, backend)
     assert body["stream"] is True
+    if backend.kind == "openai":  # litellm takes the option itself and does not send it
+        assert body["stream_options"] == {"include_usage": True}
+    else:
+        assert "stream_options" not in body
 
 
 async def test_stream_include_usage(adapter: Adapter) -> None:

@@ -170,3 +170,21 @@ def test_telemetry_overhead_compares_a_gateway_with_telemetry_on_and_off() -> No
         assert off > 0 and float(on.split(" ")[0].replace(",", "")) > 0
         assert on.endswith("%)")
     assert "us CPU/request" in done.stdout
+
+
+@pytest.mark.timeout(90)
+def test_telemetry_hooks_times_each_observer_on_a_real_requests_calls() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "telemetry_hooks.py"), "--requests", "2000", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
+    timed = {(r[1].strip(), r[2].strip()): float(r[3]) for r in rows[1:] if r[1].strip() != "---"}
+    observers = ("MetricsObserver", "RequestLog", "all, through Observers")
+    assert set(timed) == {(kind, o) for kind in ("chat", "stream") for o in observers}
+    assert all(us > 0 for us in timed.values())
+    # the replayed calls are a real request's: started, one served attempt, finished
+    assert "request_started, attempt_finished, request_finished" in done.stderr

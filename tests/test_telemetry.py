@@ -347,3 +347,16 @@ def test_stream_usage_is_not_asked_of_vendors_that_may_reject_it(
     gw = start_gateway(config_for(fleet, ROUTES, extra=QUIET))  # openai_compatible: off
     assert all(chunk["choices"] for chunk in sse_chunks(gw))
     assert "stream_options" not in fleet["gamma"].stats().bodies[-1]
+
+
+def test_stream_tokens_through_litellm_are_counted_for_clients_that_did_not_ask(
+    fleet: VendorFleet, start_gateway: Any
+) -> None:
+    routes = "  solo: {fallbacks: [gamma/claude-x]}\n"
+    gw = start_gateway(config_for(fleet, routes, extra=QUIET, anthropic=("gamma",)))
+    chunks = sse_chunks(gw)
+    assert chunks and all(chunk["choices"] for chunk in chunks)
+    assert not any(chunk.get("usage") for chunk in chunks)
+    prom = scrape(gw)
+    for kind in ("input", "output"):
+        assert prom[("gateway_tokens_total", labels(alias="solo", provider="gamma", type=kind))] > 0

@@ -34,6 +34,16 @@ class UpstreamResponse:
     headers: Mapping[str, str]
 
 
+def asking_usage(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with `stream_options.include_usage` on, the client's other options kept: the
+    gateway counts a stream's tokens whether or not its client asked for them."""
+    options = body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    if options.get("include_usage") is True:
+        return body
+    return {**body, "stream_options": {**options, "include_usage": True}}
+
+
 class StreamEvent(NamedTuple):
     """One SSE `data:` event of an OpenAI-format stream.
 

@@ -40,7 +40,7 @@ from gateway.errors import (
     UpstreamTimeout,
     redact,
 )
-from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse
+from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse, asking_usage
 from gateway.providers.litellm_convert import (
     chunk_to_openai,
     completion_to_openai,
@@ -180,6 +180,7 @@ class LiteLLMAdapter:
         self._api_key = provider.api_key.get_secret_value() if provider.api_key else None
         self._headers = dict(provider.headers)
         self._secrets = provider_secrets(provider)
+        self.stream_usage = provider.asks_stream_usage
         self._current: ContextVar[_Tap | None] = ContextVar(f"tap:{name}", default=None)
         inner = transport_class(client=session, owns_session=False)
         self._client = handler_class(transport=_TapTransport(inner, self._current))
@@ -234,6 +235,8 @@ class LiteLLMAdapter:
 
     async def _call(self, request: UpstreamRequest, *, stream: bool) -> Any:
         body = request.body
+        if stream and self.stream_usage:
+            body = asking_usage(body)  # litellm takes it itself; no vendor is sent the field
         params = {k: v for k, v in body.items() if k not in ("model", "stream", "stream_options")}
         if stream and "stream_options" in body:
             params["stream_options"] = body["stream_options"]
@@ -309,7 +312,8 @@ class LiteLLMStream:
         self._adapter, self._wrapper, self._tap, self._deadline = adapter, wrapper, tap, deadline
         self._first_token, self._idle = request.first_token_timeout, request.idle_timeout
         options = request.body.get("stream_options")
-        self._include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        asked = isinstance(options, dict) and options.get("include_usage") is True
+        self._include_usage = asked or adapter.stream_usage  # the relay drops it if unasked
         self._events: deque[StreamEvent] = deque()
         self._started = False
         self._finished = False  # saw a finish_reason

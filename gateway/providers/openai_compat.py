@@ -38,7 +38,7 @@ from gateway.errors import (
     UpstreamTimeout,
     redact,
 )
-from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse
+from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse, asking_usage
 from gateway.providers.http1 import (
     ConnectTimeout,
     HTTPError,
@@ -139,10 +139,7 @@ class OpenAICompatAdapter:
         if body.get("stream") is not True:
             body = {**body, "stream": True}
         if self._stream_usage:
-            options = body.get("stream_options")
-            options = options if isinstance(options, dict) else {}
-            if options.get("include_usage") is not True:
-                body = {**body, "stream_options": {**options, "include_usage": True}}
+            body = asking_usage(body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + request.first_token_timeout
         try:
