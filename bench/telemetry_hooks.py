@@ -6,9 +6,10 @@ A gateway runs in this process in front of simulated vendors; one chat request a
 stream go through it while a recording observer notes every hook call the request path
 makes (request started, each attempt, request finished) with its real arguments. Then
 each telemetry observer (metrics, request log) replays those calls `--requests` times,
-the request log's batches built and written to /dev/null as in serving, and the script
-prints microseconds per request per observer. Throughput runs (telemetry_overhead.py)
-say what this costs at full speed, noisily; this says how much work it is, steadily.
+the request log's lines encoded and written to /dev/null in batches as in serving, and
+the script prints microseconds per request per observer. This is the work done hot, in
+a tight loop; in a serving gateway the same code runs among other requests' work and
+costs several times more (docs/benchmarks.md), which telemetry_overhead.py measures.
 """
 
 from __future__ import annotations
