@@ -33,6 +33,10 @@ class Observer:
         """The client got its full answer or error (`status` as sent; a stream that ended
         with an error event reports 502)."""
 
+    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+        """A request refused before it had a route: a bad body, an unknown model, the wrong
+        method. `code` is the OpenAI error code sent (a bounded set)."""
+
 
 class Observers(Observer):
     """Fans every hook out to several observers."""
@@ -58,3 +62,7 @@ class Observers(Observer):
     ) -> None:
         for o in self.observers:
             o.request_finished(ctx, status, served_by, usage, stream)
+
+    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+        for o in self.observers:
+            o.request_rejected(request_id, endpoint, status, code)

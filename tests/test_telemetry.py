@@ -360,3 +360,39 @@ def test_stream_tokens_through_litellm_are_counted_for_clients_that_did_not_ask(
     prom = scrape(gw)
     for kind in ("input", "output"):
         assert prom[("gateway_tokens_total", labels(alias="solo", provider="gamma", type=kind))] > 0
+
+
+def test_requests_refused_before_routing_are_counted_and_logged(
+    fleet: VendorFleet, serve: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=LOGGED))
+    url = run.gw.base_url + "/chat/completions"
+    sent = [
+        httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}),
+        httpx.post(
+            url, json={"model": "no-such-alias", "messages": [{"role": "user", "content": "x"}]}
+        ),
+        httpx.post(
+            url, json={"model": "no-such-alias", "messages": [{"role": "user", "content": "x"}]}
+        ),
+        httpx.get(url),
+    ]
+    assert [r.status_code for r in sent] == [400, 404, 404, 405]
+    codes = [r.json()["error"]["code"] for r in sent]
+    assert codes == ["invalid_json", "model_not_found", "model_not_found", "method_not_allowed"]
+    prom = scrape(run.gw)
+    rejected = {k[1]: v for k, v in prom.items() if k[0] == "gateway_rejected_requests_total"}
+    assert rejected == {
+        labels(endpoint="chat", code="invalid_json"): 1,
+        labels(endpoint="chat", code="model_not_found"): 2,
+        labels(endpoint="chat", code="method_not_allowed"): 1,
+    }
+    assert not any(k[0] == "gateway_requests_total" for k in prom)  # none reached a route
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert [(line["status"], line["error_code"]) for line in lines] == list(
+        zip([400, 404, 404, 405], codes, strict=True)
+    )
+    assert [line["request_id"] for line in lines] == [r.headers["x-request-id"] for r in sent]
+    assert all(line["outcome"] == "invalid" and line["alias"] is None for line in lines)
+    assert "no-such-alias" not in json.dumps(lines)  # a caller's string is no field here

@@ -144,6 +144,8 @@ class OpenAIEndpoint:
             if exc.code == "method_not_allowed":
                 status = 405
             await responses.send_json(send, status, body, [(b"x-request-id", request_id.encode())])
+            code = exc.code or "invalid_request_error"
+            self.get_state().observer.request_rejected(request_id, self.endpoint, status, code)
 
     async def _serve(
         self,

@@ -48,6 +48,7 @@ class MetricsObserver(Observer):
         self.tokens: dict[Labels, float] = {}  # alias, provider, type
         self.cost: dict[Labels, float] = {}  # alias, provider
         self.transitions: dict[Labels, float] = {}  # deployment, provider, state
+        self.rejected: dict[Labels, float] = {}  # endpoint, code
         counters = (
             (n.REQUESTS, self.requests, (n.L_ALIAS, n.L_OUTCOME), "Requests by alias and outcome"),
             (n.ATTEMPTS_METRIC, self.attempts, (n.L_PROVIDER, n.L_DEPLOYMENT, n.L_OUTCOME,
@@ -60,6 +61,8 @@ class MetricsObserver(Observer):
              "Estimated cost in USD (litellm price map, config overrides)"),
             (n.BREAKER_TRANSITIONS, self.transitions, (n.L_DEPLOYMENT, n.L_PROVIDER, n.L_STATE),
              "Circuit breaker transitions, by the state entered"),
+            (n.REJECTED, self.rejected, (n.L_ENDPOINT, n.L_CODE),
+             "Requests refused before routing (bad body, unknown model), by error code"),
         )  # fmt: skip
         for name, counts, keys, description in counters:
             meter.create_observable_counter(
@@ -120,6 +123,10 @@ class MetricsObserver(Observer):
         if usd:
             key = (alias, provider)
             self.cost[key] = self.cost.get(key, 0.0) + usd
+
+    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+        key = (endpoint, code)
+        self.rejected[key] = self.rejected.get(key, 0) + 1
 
     def on_breaker_change(self, deployment_id: str, old: str, new: str) -> None:
         key = (deployment_id, deployment_id.split("/", 1)[0], new.replace("-", "_"))

@@ -44,6 +44,7 @@ SKIPPED_EVENT = "gateway.deployment_skipped"
 
 # metrics (OpenTelemetry names)
 REQUESTS = "gateway.requests"
+REJECTED = "gateway.rejected_requests"
 ATTEMPTS_METRIC = "gateway.attempts"
 FAILOVERS = "gateway.failovers"
 TOKENS = "gateway.tokens"
@@ -74,6 +75,8 @@ L_TYPE = "type"
 L_RESULT = "result"
 L_CAUSE = "cause"
 L_ACTION = "action"  # fault injection: abort | delay | stall | cut
+L_ENDPOINT = "endpoint"  # chat | embeddings
+L_CODE = "code"  # the OpenAI error code of a refused request (set in code, bounded)
 
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,

@@ -174,6 +174,9 @@ class RequestLog(Observer):
                 ctx.body.get("messages", ctx.body.get("input")) if self._prompts else None,
             )
         )
+        self._add(line)
+
+    def _add(self, line: bytes) -> None:
         if not self.sink.batched:
             self.sink.write(line)
             return
@@ -190,6 +193,20 @@ class RequestLog(Observer):
                 self.flush()
                 return
             self._timer = loop.call_later(self._interval, self.flush)
+
+    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+        """A line for a request refused before routing too: one line per request."""
+        line = {
+            "ts": self._utc.format(time.time()),
+            "event": "request",
+            "request_id": request_id,
+            "alias": None,
+            "endpoint": endpoint,
+            "status": status,
+            "outcome": "invalid",
+            "error_code": code,
+        }
+        self._add(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
     def flush(self) -> None:
         self._timer = None
