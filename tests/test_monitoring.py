@@ -40,6 +40,7 @@ CORE = {
     "gateway_tokens_total", "gateway_cost_usd_total", "gateway_deployment_state",
     "gateway_alias_available_deployments", "gateway_deployment_in_flight",
     "gateway_deployment_ttft_ewma_seconds", "gateway_probes_total", "gateway_ejections_total",
+    "gateway_rejected_requests_total",
 }  # fmt: skip
 ROUTES = """
   chat:
@@ -61,7 +62,7 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 @pytest.fixture(scope="module")
 def scrape(fleet: VendorFleet) -> Iterator[str]:
     """/metrics after traffic that fills every metric family: a failover, a stream,
-    a tripped breaker, failing probes and an ejection."""
+    a tripped breaker, failing probes, an ejection and a request refused before routing."""
     extra = FAST + "health: {probe: {interval: 0.05, unhealthy_threshold: 2}}\n"
     loaded = load_text(config_for(fleet, ROUTES, extra=extra), "test")
     sock = bind("127.0.0.1", 0)
@@ -80,6 +81,8 @@ def scrape(fleet: VendorFleet) -> Iterator[str]:
             stream_options={"include_usage": True},
         )  # fmt: skip
         list(stream)
+        refused = httpx.post(url + "/v1/chat/completions", content=b"{", timeout=10)
+        assert refused.status_code == 400  # counted as refused before routing
         fleet["gamma"].set_fault(FaultSpec(kind="status", status=503, paths=("models",)))
         wait_for(lambda: gamma_state(url) == "ejected", 5)
         yield httpx.get(url + "/metrics").text
