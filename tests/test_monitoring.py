@@ -146,7 +146,9 @@ def test_rules_and_dashboard_query_only_exported_metrics(scrape: str) -> None:
 def test_label_values_are_bounded(scrape: str) -> None:
     labels = set(re.findall(r"[{,]([a-z_]+)=", scrape))
     assert labels <= {"alias", "provider", "deployment", "outcome", "reason", "state", "type",
-                      "result", "cause", "action", "le"}  # fmt: skip
+                      "result", "cause", "action", "endpoint", "code", "le"}  # fmt: skip
+    # a refused request's label is the error code the gateway chose, never what was sent
+    assert set(re.findall(r'[{,]code="([^"]*)"', scrape)) == {"invalid_json"}
 
 
 def test_alerts_cover_what_an_sre_needs() -> None:
