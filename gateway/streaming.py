@@ -27,7 +27,7 @@ from gateway.errors import (
     VendorRejected,
 )
 from gateway.failover import RequestContext, Success, initial_candidates, walk
-from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamStream
+from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamStream, wants_usage
 from gateway.routing import Deployment, plan
 from gateway.splice import Delivered, Splicer, continuation_body, meaningful, rewrite
 from gateway.state import GatewayState
@@ -135,10 +135,9 @@ class Relay:
         self.delivered = Delivered()
         self.served_by: list[str] = []
         self._out: list[bytes] = []
-        options = ctx.body.get("stream_options")
         # A client that did not ask for usage gets no usage-only chunk (the gateway may ask
         # the vendor for one, to count tokens): OpenAI's stream has none then either.
-        self._usage_chunks = isinstance(options, dict) and options.get("include_usage") is True
+        self._usage_chunks = wants_usage(ctx.body)
 
     async def run(self, current: Success[Opened]) -> bool:
         """True when the client got a complete stream, False when it ended with an error.

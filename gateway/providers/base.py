@@ -34,13 +34,19 @@ class UpstreamResponse:
     headers: Mapping[str, str]
 
 
+def wants_usage(body: dict[str, Any]) -> bool:
+    """Whether a stream request asks for the usage chunk (`stream_options.include_usage`)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 def asking_usage(body: dict[str, Any]) -> dict[str, Any]:
     """`body` with `stream_options.include_usage` on, the client's other options kept: the
     gateway counts a stream's tokens whether or not its client asked for them."""
+    if wants_usage(body):
+        return body
     options = body.get("stream_options")
     options = options if isinstance(options, dict) else {}
-    if options.get("include_usage") is True:
-        return body
     return {**body, "stream_options": {**options, "include_usage": True}}
 
 

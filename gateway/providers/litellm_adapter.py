@@ -40,7 +40,13 @@ from gateway.errors import (
     UpstreamTimeout,
     redact,
 )
-from gateway.providers.base import StreamEvent, UpstreamRequest, UpstreamResponse, asking_usage
+from gateway.providers.base import (
+    StreamEvent,
+    UpstreamRequest,
+    UpstreamResponse,
+    asking_usage,
+    wants_usage,
+)
 from gateway.providers.litellm_convert import (
     chunk_to_openai,
     completion_to_openai,
@@ -311,9 +317,8 @@ class LiteLLMStream:
         self.headers: Mapping[str, str] = tap.headers
         self._adapter, self._wrapper, self._tap, self._deadline = adapter, wrapper, tap, deadline
         self._first_token, self._idle = request.first_token_timeout, request.idle_timeout
-        options = request.body.get("stream_options")
-        asked = isinstance(options, dict) and options.get("include_usage") is True
-        self._include_usage = asked or adapter.stream_usage  # the relay drops it if unasked
+        # the relay drops the usage chunk for a client that did not ask
+        self._include_usage = wants_usage(request.body) or adapter.stream_usage
         self._events: deque[StreamEvent] = deque()
         self._started = False
         self._finished = False  # saw a finish_reason
