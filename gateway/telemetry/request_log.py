@@ -4,14 +4,14 @@ A line carries the request id, alias, who served it, the attempts (count and the
 route), status, latency, time to first token, tokens and cost. Prompts are added only
 when an operator turns `telemetry.logs.prompts` on; keys and completions never are.
 
-For stdout and stderr each line is encoded when its request ends, while what it reads is
-still in the CPU's caches, and appended to one buffer; the buffer is written in one
-system call per 128 lines, at most 0.25 s apart and at shutdown. Both halves were
-measured: building the lines later, per batch, read each request's objects back after
-a hundred other requests had evicted them from the caches, and keeping each line as its
-own bytes object until the write made the allocator hand memory back and fault it in
-again. With `output: logger` each line goes at once to the `gateway.requests` logger,
-for an embedding app.
+For stdout and stderr each line is encoded when its request ends and appended to one
+buffer; the buffer is written in one system call per 128 lines, at most 0.25 s apart
+and at shutdown. One buffer, not a bytes object per line: keeping thousands of lines
+alive until the write made the allocator hand memory back and fault it in again.
+(Encoding per request rather than per batch takes fewer instructions and keeps no
+request's objects alive; side by side under load the two measured the same throughput.)
+With `output: logger` each line goes at once to the `gateway.requests` logger, for an
+embedding app.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ LOGGER = "gateway.requests"
 FLUSH_SECONDS = 0.25
 FLUSH_LINES = 128  # a batch this long is written at once, before its time is up
 MIDDLES_KEPT = 1024  # distinct alias/status/deployment/route runs kept encoded
+
+# The run of a line from `alias` to `route`, which repeats from request to request:
+# alias, endpoint, stream, status, deployment, attempts tried, route.
+MiddleKey = tuple[str, str, bool, int, "str | None", int, str]
 
 # What a line says of a request, in the order `encode` reads it.
 Facts = tuple[
@@ -143,7 +147,7 @@ class RequestLog(Observer):
         self._buffer = bytearray()  # encoded lines not written yet
         self._lines = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._middles: dict[tuple[str, str, bool, int, str | None, int, str], str] = {}
+        self._middles: dict[MiddleKey, str] = {}
 
     def request_finished(
         self,
@@ -233,7 +237,7 @@ class RequestLog(Observer):
                     ttft = a.duration_ms
         route = route_header(attempts)
         deployment = served_by.id if served_by is not None else None
-        key = (alias, endpoint, stream, status, deployment, tried, route)
+        key: MiddleKey = (alias, endpoint, stream, status, deployment, tried, route)
         middle = self._middles.get(key)
         if middle is None:
             middle = self._middle(key, served_by)
@@ -251,9 +255,7 @@ class RequestLog(Observer):
             line += ',"prompt":' + orjson.dumps(prompt).decode()
         return (line + "}\n").encode()
 
-    def _middle(
-        self, key: tuple[str, str, bool, int, str | None, int, str], served_by: Deployment | None
-    ) -> str:
+    def _middle(self, key: MiddleKey, served_by: Deployment | None) -> str:
         alias, endpoint, stream, status, deployment, tried, route = key
         fields = {
             "alias": alias,
