@@ -108,8 +108,8 @@ class Pricing:
         if last is not None and last[0] is usage and last[1] == deployment and usage is not None:
             return last[2]  # metrics, spans and the log ask about the same answer in turn
         tokens_in, tokens_out = usage_tokens(usage)
-        table = self._table if version == self._version else self.table(config, version)
-        result = (tokens_in, tokens_out, cost_of(table.get(deployment), tokens_in, tokens_out))
+        price = self.table(config, version).get(deployment)
+        result = (tokens_in, tokens_out, cost_of(price, tokens_in, tokens_out))
         self._last = (usage, deployment, result)
         return result
 

@@ -102,10 +102,9 @@ class MetricsObserver(Observer):
         stream: bool,
     ) -> None:
         alias = ctx.route.alias
-        outcome = "ok" if status < 400 else n.request_outcome(status, served_by is not None)
+        outcome = n.request_outcome(status, served_by is not None)
         key: Labels = (alias, outcome)
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
+        self.requests[key] = self.requests.get(key, 0) + 1
         self.duration.record(key, self._clock() - ctx.started)
         if served_by is None or usage is None:
             return
@@ -113,13 +112,11 @@ class MetricsObserver(Observer):
         tokens_in, tokens_out, usd = self._pricing.cost(
             snapshot.config, snapshot.version, served_by.id, usage
         )
-        provider, tokens = served_by.provider, self.tokens
-        if tokens_in:
-            key = (alias, provider, "input")
-            tokens[key] = tokens.get(key, 0) + tokens_in
-        if tokens_out:
-            key = (alias, provider, "output")
-            tokens[key] = tokens.get(key, 0) + tokens_out
+        provider = served_by.provider
+        for kind, count in (("input", tokens_in), ("output", tokens_out)):
+            if count:
+                key = (alias, provider, kind)
+                self.tokens[key] = self.tokens.get(key, 0) + count
         if usd:
             key = (alias, provider)
             self.cost[key] = self.cost.get(key, 0.0) + usd
