@@ -155,17 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for round_no in range(args.rounds):
             for mode in modes:
                 for concurrency in concurrencies:
-                    if args.alternate:
-                        order = variants if round_no % 2 == 0 else variants[::-1]
-                        results = {}
-                        for variant in order:
-                            one = {variant: gateways[variant]}
-                            results |= drive(
-                                one, mode, concurrency, args.duration, args.load_core, workdir
-                            )
-                    else:
-                        results = drive(
-                            gateways, mode, concurrency, args.duration, args.load_core, workdir
+                    # --alternate: one variant after another, the order reversed each round
+                    order = variants if round_no % 2 == 0 else variants[::-1]
+                    batches = [[v] for v in order] if args.alternate else [variants]
+                    results = {}
+                    for batch in batches:
+                        targets = {v: gateways[v] for v in batch}
+                        results |= drive(
+                            targets, mode, concurrency, args.duration, args.load_core, workdir
                         )
                     for variant, (result, cpu) in results.items():
                         if result.errors or not result.requests:
