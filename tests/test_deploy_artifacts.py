@@ -166,7 +166,9 @@ def test_build_stage_installs_only_from_the_hash_pinned_lock(
 
 
 def _pins(path: Path) -> dict[str, str]:
-    found = re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", path.read_text(), re.MULTILINE)
+    # a pin may name extras (httpx[http2]==...): pip needs them to resolve a dependency's extra
+    pin = r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==(\S+)"
+    found = re.findall(pin, path.read_text(), re.MULTILINE)
     return {name.lower(): version for name, version in found}
 
 
