@@ -195,10 +195,12 @@ def start_gateway(
     under: Sequence[str] = (),
     timeout: float = STARTUP_TIMEOUT,
     log_core: int | None = None,
+    source: Path | None = None,
 ) -> tuple[str, Pinned]:
     """`gateway serve` on a free port, answering; `under` runs it inside another command
     (valgrind), as `python -c`, so the package in the working directory is measured.
-    `log_core`: its stdout (the request log) through a pipe drained on that core."""
+    `log_core`: its stdout (the request log) through a pipe drained on that core.
+    `source`: the package from that tree instead (another revision's worktree, for A/B)."""
     port = free_port()
     # A directory of its own, as a mounted ConfigMap has: the gateway watches the config's
     # directory, and its log file must not wake that watch with every batch it writes.
@@ -208,9 +210,11 @@ def start_gateway(
     script = Path(sys.executable).with_name("gateway")
     command = (
         [str(script)]
-        if script.exists() and not under
+        if script.exists() and not under and source is None
         else [*under, sys.executable, "-c", "from gateway.cli import main; main()"]
     )
+    if source is not None:  # -P: not the working directory's package first
+        command = ["env", f"PYTHONPATH={source}", command[0], "-P", *command[1:]]
     argv = [*command, "serve", "--config", str(config), "--log-level", "warning"]
     child = group.start(name, core, argv, log_core)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"

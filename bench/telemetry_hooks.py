@@ -5,11 +5,10 @@
 A gateway runs in this process in front of simulated vendors; one chat request and one
 stream go through it while a recording observer notes every hook call the request path
 makes (request started, each attempt, request finished) with its real arguments. Then
-each telemetry observer (metrics, request log) replays those calls `--requests` times,
-the request log's lines encoded and written to /dev/null in batches as in serving, and
-the script prints microseconds per request per observer. This is the work done hot, in
-a tight loop; in a serving gateway the same code runs among other requests' work and
-costs several times more (docs/benchmarks.md), which telemetry_overhead.py measures.
+the telemetry observer (TelemetryBatch: metrics alone, and metrics with the request log)
+replays those calls `--requests` times, batches drained as in serving and the log's
+lines written to /dev/null, and the script prints microseconds per request. This is the
+work done hot, in a tight loop; telemetry_overhead.py measures it in a serving gateway.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from gateway.config import load_text
 from gateway.observe import Observer, Observers
 from gateway.server import bind, build_server, serve_in_thread
 from gateway.simulator import VendorFleet, VendorSpec
-from gateway.telemetry.metrics import MetricsObserver
+from gateway.telemetry.batch import TelemetryBatch
 from gateway.telemetry.request_log import RequestLog
 
 Call = tuple[str, tuple[Any, ...]]
@@ -68,8 +67,9 @@ class DevNull:
         self._file.close()
 
 
-def record_calls(stream: bool) -> tuple[list[Call], list[Observer]]:
-    """The hook calls of one request through a real gateway, and its telemetry observers."""
+def record_calls(stream: bool) -> tuple[list[Call], dict[str, Observer]]:
+    """The hook calls of one request through a real gateway, and telemetry observers
+    built on that gateway's metrics: by name, metrics alone and metrics with the log."""
     with VendorFleet.start([VendorSpec(name=n, models=("m",)) for n in ("a", "b")]) as fleet:
         config = (
             "health: {probe: {kind: none}}\nproviders:\n"
@@ -81,9 +81,8 @@ def record_calls(stream: bool) -> tuple[list[Call], list[Observer]]:
         server = build_server(load_text(config, "bench"))
         thread = serve_in_thread(server, [sock])
         app: GatewayApp = server.config.app  # type: ignore[assignment]
-        observers = app.state().observer.observers
         recorder = Recorder()
-        observers.insert(0, recorder)
+        app.state().observer.add(recorder, first=True)
         body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
         if stream:
             body["stream"] = True
@@ -94,18 +93,25 @@ def record_calls(stream: bool) -> tuple[list[Call], list[Observer]]:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
         time.sleep(0.1)  # a stream reports its end after the last write
-        telemetry = [o for o in observers if isinstance(o, (MetricsObserver, RequestLog))]
+        metrics, pricing, clock = app.telemetry.metrics, app.telemetry.pricing, app.state().clock
+        assert metrics is not None
+        telemetry: dict[str, Observer] = {
+            "metrics": TelemetryBatch(metrics, None, pricing, clock),
+            "metrics + log": TelemetryBatch(metrics, RequestLog(DevNull()), pricing, clock),
+        }
         server.should_exit = True
         thread.join(timeout=10)
     return recorder.calls, telemetry
 
 
 def replay(calls: list[Call], observer: Observer, requests: int) -> float:
-    """Seconds per request of `observer` handling `calls`, inside a running event loop
-    (the request log's batch timer needs one) with the collector off, as serving has it
-    between its rare collections."""
+    """Seconds per request of `observer` handling `calls` (the hooks it overrides, as
+    Observers calls them), inside a running event loop (the batch timer needs one) with
+    the collector off, as serving has it between its rare collections."""
     bound: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
-        (getattr(observer, name), args) for name, args in calls
+        (getattr(observer, name), args)
+        for name, args in calls
+        if getattr(type(observer), name) is not getattr(Observer, name)
     ]
 
     async def run() -> float:
@@ -115,8 +121,8 @@ def replay(calls: list[Call], observer: Observer, requests: int) -> float:
             for _ in range(requests):
                 for method, args in bound:
                     method(*args)
-            if isinstance(observer, RequestLog):
-                observer.flush()
+            if isinstance(observer, TelemetryBatch):
+                observer.drain()
             return (time.perf_counter() - started) / requests
         finally:
             gc.enable()
@@ -136,13 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (False, True):
         calls, telemetry = record_calls(stream)
         hooks = ", ".join(name for name, _ in calls)
-        for observer in telemetry:
-            if isinstance(observer, RequestLog):
-                observer.sink = DevNull()
+        kind = "stream" if stream else "chat"
+        for name, observer in telemetry.items():
             best = min(replay(calls, observer, args.requests) for _ in range(args.rounds))
-            kind = "stream" if stream else "chat"
-            print(f"| {kind} | {type(observer).__name__} | {best * 1e6:.2f} |")
-        fanout = Observers(*telemetry)
+            print(f"| {kind} | {name} | {best * 1e6:.2f} |")
+        fanout = Observers(telemetry["metrics + log"])
         best = min(replay(calls, fanout, args.requests) for _ in range(args.rounds))
         print(f"| {'stream' if stream else 'chat'} | all, through Observers | {best * 1e6:.2f} |")
         print(f"hooks of one request: {hooks}", file=sys.stderr)

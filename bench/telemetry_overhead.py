@@ -1,6 +1,7 @@
 """What telemetry costs in throughput: a gateway with it on against one with it off.
 
     .venv/bin/python bench/telemetry_overhead.py [--rounds 5] [--duration 5] [--variants ...]
+                                                 [--baseline DIR]
                                                  [--alternate]
 
 One gateway per variant runs, all pinned to the same core, in front of the same
@@ -123,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pipe: each gateway's stdout (the request log) to a reader on the load core, "
         "as a container runtime takes it; file: straight into a file on this disk",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a source tree of another revision (git worktree): its default telemetry "
+        "runs as one more variant, 'baseline', in the same cells",
+    )
     parser.add_argument("--gateway-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     args = parser.parse_args(argv)
@@ -135,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = args.variants.split(",")
     if "off" not in variants or not set(variants) <= set(TELEMETRY):
         parser.error(f"--variants takes some of {', '.join(TELEMETRY)}, 'off' among them")
+    if args.baseline is not None and not (args.baseline / "gateway" / "cli.py").is_file():
+        parser.error(f"--baseline {args.baseline}: no gateway package there")
     rps: dict[Cell, list[float]] = {}
     cpu_us: dict[Cell, list[float]] = {}
     with (
@@ -150,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for variant in variants
         }
+        if args.baseline is not None:
+            gateways["baseline"] = start_gateway(
+                group, args.gateway_core, vendor_url, "default", "baseline", log_core=log_core,
+                source=args.baseline.resolve(),
+            )  # fmt: skip
+            variants = [*variants, "baseline"]
         for mode in modes:  # warm every gateway up
             drive(gateways, mode, 16, 2, args.load_core, workdir)
         for round_no in range(args.rounds):

@@ -38,19 +38,38 @@ class Observer:
         method. `code` is the OpenAI error code sent (a bounded set)."""
 
 
+def _overrides(observer: Observer, hook: str) -> bool:
+    return getattr(type(observer), hook) is not getattr(Observer, hook)
+
+
 class Observers(Observer):
-    """Fans every hook out to several observers."""
+    """Fans every hook out to the observers that override it: a no-op hook is not called
+    (the request path calls these once or more per request)."""
 
     def __init__(self, *observers: Observer) -> None:
-        self.observers = list(observers)
+        self._all: list[Observer] = []
+        for o in observers:
+            self.add(o)
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        return tuple(self._all)
+
+    def add(self, observer: Observer, first: bool = False) -> None:
+        self._all.insert(0 if first else len(self._all), observer)
+        every = self._all
+        self._started = [o.request_started for o in every if _overrides(o, "request_started")]
+        self._attempt = [o.attempt_finished for o in every if _overrides(o, "attempt_finished")]
+        self._finished = [o.request_finished for o in every if _overrides(o, "request_finished")]
+        self._rejected = [o.request_rejected for o in every if _overrides(o, "request_rejected")]
 
     def request_started(self, ctx: RequestContext) -> None:
-        for o in self.observers:
-            o.request_started(ctx)
+        for hook in self._started:
+            hook(ctx)
 
     def attempt_finished(self, ctx: RequestContext, record: AttemptRecord) -> None:
-        for o in self.observers:
-            o.attempt_finished(ctx, record)
+        for hook in self._attempt:
+            hook(ctx, record)
 
     def request_finished(
         self,
@@ -60,9 +79,9 @@ class Observers(Observer):
         usage: dict[str, Any] | None,
         stream: bool,
     ) -> None:
-        for o in self.observers:
-            o.request_finished(ctx, status, served_by, usage, stream)
+        for hook in self._finished:
+            hook(ctx, status, served_by, usage, stream)
 
     def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
-        for o in self.observers:
-            o.request_rejected(request_id, endpoint, status, code)
+        for hook in self._rejected:
+            hook(request_id, endpoint, status, code)

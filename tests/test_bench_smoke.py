@@ -183,7 +183,7 @@ def test_telemetry_hooks_times_each_observer_on_a_real_requests_calls() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ")]
     timed = {(r[1].strip(), r[2].strip()): float(r[3]) for r in rows[1:] if r[1].strip() != "---"}
-    observers = ("MetricsObserver", "RequestLog", "all, through Observers")
+    observers = ("metrics", "metrics + log", "all, through Observers")
     assert set(timed) == {(kind, o) for kind in ("chat", "stream") for o in observers}
     assert all(us > 0 for us in timed.values())
     # the replayed calls are a real request's: started, one served attempt, finished

@@ -3,14 +3,12 @@ prices, token counts and outcome classes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -217,53 +215,9 @@ def test_otlp_export_configured_in_providers_yaml(
     assert all(ctype == "application/x-protobuf" for _, ctype, _ in received)
 
 
-def finished_request(n: int) -> Any:
-    """What RequestLog reads of a request that failed before any vendor answered."""
-    return SimpleNamespace(
-        request_id=f"r{n}", route=SimpleNamespace(alias="chat"), endpoint="chat",
-        attempts=[], started=0.0, snapshot=None, trace=None, body={},
-    )  # fmt: skip
-
-
-async def test_request_log_lines_leave_in_one_batch_within_its_interval(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.25, interval=0.05)
-    for i in range(3):
-        log.request_finished(finished_request(i), 503, None, None, False)
-    assert capsys.readouterr().out == ""  # nothing built or written per request
-    await asyncio.sleep(0.1)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["request_id"] for line in lines] == ["r0", "r1", "r2"]
-    assert lines[0]["latency_ms"] == 250.0 and lines[0]["outcome"] == "failed"
-    log.request_finished(finished_request(3), 503, None, None, False)
-    log.close()  # shutdown writes what is left at once
-    assert json.loads(capsys.readouterr().out)["request_id"] == "r3"
-
-
-def test_request_log_off_the_loop_writes_at_once(capsys: pytest.CaptureFixture[str]) -> None:
-    log = RequestLog(StreamSink("stderr"), Pricing(dict), lambda: 0.0)
-    log.request_finished(finished_request(1), 503, None, None, False)
-    assert json.loads(capsys.readouterr().err)["request_id"] == "r1"
-
-
 def test_utc_clock_format() -> None:
     stamp = UtcClock().format(time.time())
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
-
-
-async def test_request_log_writes_a_full_batch_without_waiting(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from gateway.telemetry.request_log import FLUSH_LINES
-
-    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.0, interval=60)
-    for i in range(FLUSH_LINES + 1):
-        log.request_finished(finished_request(i), 503, None, None, False)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == FLUSH_LINES  # the full batch, at once; the last one waits
-    log.close()
-    assert json.loads(capsys.readouterr().out)["request_id"] == f"r{FLUSH_LINES}"
 
 
 def _record(deployment: str, outcome: str, reason: str, ms: float) -> AttemptRecord:
@@ -297,7 +251,7 @@ def test_request_log_line_is_the_json_of_its_facts(
 ) -> None:
     """The line is built from a cached fragment and formatted numbers, not one dict per
     line: it must still be exactly the JSON of what the request did."""
-    log = RequestLog(StreamSink("stdout"), Pricing(dict), lambda: 0.0, prompts=True)
+    log = RequestLog(StreamSink("stdout"), prompts=True)
     alias = 'chat "x"'
     facts = (1_700_000_000.5, "req-1", alias, "chat", True, 200 if served else 503, served,
              attempts, 0.0123456, cost, trace_id, prompt)  # fmt: skip

@@ -32,7 +32,7 @@ class HealthMonitor:
     def attach(self, state: GatewayState) -> None:
         """Feed real traffic into health; passive health observes before anyone else."""
         self._state = state
-        state.observer.observers.insert(0, PassiveHealth(state))
+        state.observer.add(PassiveHealth(state), first=True)
         self.prober = Prober(state, self._rng)
 
     def start(self) -> None:

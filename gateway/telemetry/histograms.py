@@ -184,8 +184,10 @@ def export_through(
     histograms: Sequence[LabelledHistogram],
     scope_name: str,
     resource: Resource,
+    before_collect: Callable[[], None] = lambda: None,
 ) -> None:
-    """Make every reader (already registered on a MeterProvider) collect `histograms` too."""
+    """Make every reader (already registered on a MeterProvider) collect `histograms` too;
+    `before_collect` runs first at each collection (it counts the requests queued)."""
     scope = InstrumentationScope(scope_name)
     lock = threading.Lock()
     for reader in readers:
@@ -201,6 +203,7 @@ def export_through(
             _collect: Callable[..., Any] = collect,
             _view: _ReaderView = view,
         ) -> MetricsData | None:
+            before_collect()
             data = _collect(reader, timeout_millis=timeout_millis)
             with lock:
                 return _with_histograms(data, histograms, _view, scope, resource)

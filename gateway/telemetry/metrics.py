@@ -13,17 +13,14 @@ at collection.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from gateway.observe import Observer
 from gateway.telemetry import names as n
-from gateway.telemetry.cost import Pricing
 from gateway.telemetry.histograms import LabelledHistogram
 
 if TYPE_CHECKING:
-    from gateway.errors import AttemptRecord
     from gateway.failover import RequestContext
     from gateway.routing import Deployment
 
@@ -38,10 +35,10 @@ def _counted(counts: dict[Labels, float], keys: Sequence[str]) -> Callback:
     return observe
 
 
-class MetricsObserver(Observer):
-    def __init__(self, meter: Meter, pricing: Pricing, clock: Callable[[], float]) -> None:
-        self._pricing = pricing
-        self._clock = clock
+class Metrics:
+    """The counters and histograms, fed a batch of finished requests at a time."""
+
+    def __init__(self, meter: Meter) -> None:
         self.requests: dict[Labels, float] = {}  # alias, outcome
         self.attempts: dict[Labels, float] = {}  # provider, deployment, outcome, reason
         self.failovers: dict[Labels, float] = {}  # alias, provider, reason
@@ -84,44 +81,44 @@ class MetricsObserver(Observer):
         )
         self.histograms = (self.duration, self.ttft)
 
-    def attempt_finished(self, ctx: RequestContext, record: AttemptRecord) -> None:
-        key: Labels = (record.provider, record.deployment, record.outcome, record.reason)
-        self.attempts[key] = self.attempts.get(key, 0) + 1
-        if record.outcome == "failover":
-            key = (ctx.route.alias, record.provider, record.reason)
-            self.failovers[key] = self.failovers.get(key, 0) + 1
-        elif record.outcome == "ok" and ctx.body.get("stream") is True:
-            self.ttft.record((ctx.route.alias, record.provider), record.duration_ms / 1000)
-
-    def request_finished(
+    def count(
         self,
         ctx: RequestContext,
         status: int,
         served_by: Deployment | None,
-        usage: dict[str, Any] | None,
-        stream: bool,
+        cost: tuple[int, int, float] | None,
+        latency: float,
     ) -> None:
+        """One finished request and its attempts (`cost`: tokens in, out and USD of the
+        served answer, None when nothing was served or it carried no usage)."""
         alias = ctx.route.alias
+        stream = ctx.body.get("stream") is True
+        attempts = self.attempts
+        for record in ctx.attempts:
+            key: Labels = (record.provider, record.deployment, record.outcome, record.reason)
+            attempts[key] = attempts.get(key, 0) + 1
+            if record.outcome == "failover":
+                key = (alias, record.provider, record.reason)
+                self.failovers[key] = self.failovers.get(key, 0) + 1
+            elif record.outcome == "ok" and stream:
+                self.ttft.record((alias, record.provider), record.duration_ms / 1000)
         outcome = n.request_outcome(status, served_by is not None)
-        key: Labels = (alias, outcome)
+        key = (alias, outcome)
         self.requests[key] = self.requests.get(key, 0) + 1
-        self.duration.record(key, self._clock() - ctx.started)
-        if served_by is None or usage is None:
+        self.duration.record(key, latency)
+        if served_by is None or cost is None:
             return
-        snapshot = ctx.snapshot
-        tokens_in, tokens_out, usd = self._pricing.cost(
-            snapshot.config, snapshot.version, served_by.id, usage
-        )
+        tokens_in, tokens_out, usd = cost
         provider = served_by.provider
-        for kind, count in (("input", tokens_in), ("output", tokens_out)):
-            if count:
+        for kind, tokens in (("input", tokens_in), ("output", tokens_out)):
+            if tokens:
                 key = (alias, provider, kind)
-                self.tokens[key] = self.tokens.get(key, 0) + count
+                self.tokens[key] = self.tokens.get(key, 0) + tokens
         if usd:
             key = (alias, provider)
             self.cost[key] = self.cost.get(key, 0.0) + usd
 
-    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+    def count_rejected(self, endpoint: str, code: str) -> None:
         key = (endpoint, code)
         self.rejected[key] = self.rejected.get(key, 0) + 1
 

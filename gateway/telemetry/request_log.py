@@ -4,19 +4,16 @@ A line carries the request id, alias, who served it, the attempts (count and the
 route), status, latency, time to first token, tokens and cost. Prompts are added only
 when an operator turns `telemetry.logs.prompts` on; keys and completions never are.
 
-For stdout and stderr each line is encoded when its request ends and appended to one
-buffer; the buffer is written in one system call per 128 lines, at most 0.25 s apart
-and at shutdown. One buffer, not a bytes object per line: keeping thousands of lines
-alive until the write made the allocator hand memory back and fault it in again.
-(Encoding per request rather than per batch takes fewer instructions and keeps no
-request's objects alive; side by side under load the two measured the same throughput.)
-With `output: logger` each line goes at once to the `gateway.requests` logger, for an
-embedding app.
+Lines are encoded a batch of requests at a time (batch.py: up to 128 requests, at most
+0.25 s apart, and before shutdown) into one buffer, written to stdout or stderr in one
+system call. One buffer, not a bytes object per line: keeping thousands of lines alive
+until the write made the allocator hand memory back and fault it in again. With
+`output: logger` every request is its own batch, and each line goes at once to the
+`gateway.requests` logger, for an embedding app.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -25,20 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from gateway.api.responses import route_header
-from gateway.observe import Observer
-from gateway.telemetry.cost import Pricing
 from gateway.telemetry.names import request_outcome
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from gateway.errors import AttemptRecord
     from gateway.failover import RequestContext
     from gateway.routing import Deployment
 
 LOGGER = "gateway.requests"
-FLUSH_SECONDS = 0.25
-FLUSH_LINES = 128  # a batch this long is written at once, before its time is up
 MIDDLES_KEPT = 1024  # distinct alias/status/deployment/route runs kept encoded
 
 # The run of a line from `alias` to `route`, which repeats from request to request:
@@ -129,42 +120,32 @@ class UtcClock:
         return self._prefix + _MILLIS[int((t - second) * 1000)]
 
 
-class RequestLog(Observer):
-    def __init__(
-        self,
-        sink: Sink,
-        pricing: Pricing,
-        clock: Callable[[], float],
-        prompts: bool = False,
-        interval: float = FLUSH_SECONDS,
-    ) -> None:
+class RequestLog:
+    """Lines are added a batch of requests at a time (see batch.py) into one buffer,
+    which `flush` hands to the sink in one write."""
+
+    def __init__(self, sink: Sink, prompts: bool = False) -> None:
         self.sink = sink
-        self._pricing = pricing
-        self._clock = clock
         self._prompts = prompts
-        self._interval = interval
         self._utc = UtcClock()
         self._buffer = bytearray()  # encoded lines not written yet
-        self._lines = 0
-        self._timer: asyncio.TimerHandle | None = None
         self._middles: dict[MiddleKey, str] = {}
 
-    def request_finished(
+    def add(
         self,
         ctx: RequestContext,
         status: int,
         served_by: Deployment | None,
-        usage: dict[str, Any] | None,
+        cost: tuple[int, int, float] | None,
         stream: bool,
+        latency: float,
+        ended: float,
     ) -> None:
+        """One finished request; `ended` is its time.time(), `latency` in seconds."""
         trace = ctx.trace
-        cost = None
-        if served_by is not None:  # the metrics observer just asked: a cache hit
-            snapshot = ctx.snapshot
-            cost = self._pricing.cost(snapshot.config, snapshot.version, served_by.id, usage)
-        line = self.encode(
+        self._buffer += self.encode(
             (
-                time.time(),
+                ended,
                 ctx.request_id,
                 ctx.route.alias,
                 ctx.endpoint,
@@ -172,36 +153,19 @@ class RequestLog(Observer):
                 status,
                 served_by,
                 ctx.attempts,
-                self._clock() - ctx.started,
+                latency,
                 cost,
                 trace.server.get_span_context().trace_id if trace is not None else 0,
                 ctx.body.get("messages", ctx.body.get("input")) if self._prompts else None,
             )
         )
-        self._add(line)
 
-    def _add(self, line: bytes) -> None:
-        if not self.sink.batched:
-            self.sink.write(line)
-            return
-        self._buffer += line
-        self._lines += 1
-        if self._lines >= FLUSH_LINES:
-            if self._timer is not None:
-                self._timer.cancel()
-            self.flush()
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._timer = loop.call_later(self._interval, self.flush)
-
-    def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
+    def add_rejected(
+        self, request_id: str, endpoint: str, status: int, code: str, ended: float
+    ) -> None:
         """A line for a request refused before routing too: one line per request."""
         line = {
-            "ts": self._utc.format(time.time()),
+            "ts": self._utc.format(ended),
             "event": "request",
             "request_id": request_id,
             "alias": None,
@@ -210,16 +174,14 @@ class RequestLog(Observer):
             "outcome": "invalid",
             "error_code": code,
         }
-        self._add(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        self._buffer += orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
 
     def flush(self) -> None:
-        self._timer = None
-        out, self._buffer, self._lines = self._buffer, bytearray(), 0
-        self.sink.write(out)
+        if self._buffer:
+            out, self._buffer = self._buffer, bytearray()
+            self.sink.write(out)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         self.flush()
         self.sink.close()
 

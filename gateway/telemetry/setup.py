@@ -36,10 +36,11 @@ from gateway.api.responses import error_body
 from gateway.observe import Observer
 from gateway.telemetry import gauges
 from gateway.telemetry import names as n
+from gateway.telemetry.batch import TelemetryBatch
 from gateway.telemetry.config import TelemetryConfig
 from gateway.telemetry.cost import PriceMap, Pricing, load_litellm_prices
 from gateway.telemetry.histograms import export_through
-from gateway.telemetry.metrics import MetricsObserver
+from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.request_log import RequestLog, sink_for
 from gateway.telemetry.tracing import TracingObserver
 
@@ -109,9 +110,9 @@ class Telemetry:
         self.enabled = config.enabled and env.get("OTEL_SDK_DISABLED", "").lower() != "true"
         self.pricing = Pricing(load_prices)
         self.registry = CollectorRegistry()
-        self.metrics: MetricsObserver | None = None
+        self.metrics: Metrics | None = None
         self._state: GatewayState | None = None
-        self._log: RequestLog | None = None
+        self._batch: TelemetryBatch | None = None
         self.meter_provider: MeterProvider | None = None
         self._readers: list[MetricReader] = []
         self._resource: Resource | None = None
@@ -153,25 +154,27 @@ class Telemetry:
         self._state = state
         self.pricing.table(state.snapshot.config, state.snapshot.version)  # load prices now
         meter = self.meter_provider.get_meter(n.METER)
-        self.metrics = MetricsObserver(meter, self.pricing, state.clock)
+        self.metrics = Metrics(meter)
+        logs = self.config.logs
+        log = RequestLog(sink_for(logs.output), logs.prompts) if logs.requests else None
+        self._batch = TelemetryBatch(self.metrics, log, self.pricing, state.clock)
         assert self._resource is not None
-        export_through(self._readers, self.metrics.histograms, n.METER, self._resource)
+        export_through(
+            self._readers, self.metrics.histograms, n.METER, self._resource, self._batch.drain
+        )
         gauges.register(meter, lambda: self._state)
-        observers: list[Observer] = [self.metrics]
+        observers: list[Observer] = [self._batch]
         if self.tracer_provider is not None:
             tracer = self.tracer_provider.get_tracer(n.TRACER)
             observers.append(TracingObserver(tracer, self.pricing))
-        logs = self.config.logs
-        if logs.requests:
-            self._log = RequestLog(sink_for(logs.output), self.pricing, state.clock, logs.prompts)
-            observers.append(self._log)
-        state.observer.observers.extend(observers)
+        for observer in observers:
+            state.observer.add(observer)
 
     def shutdown(self) -> None:
         self._state = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         if self.meter_provider is not None:
