@@ -30,14 +30,32 @@ from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.request_log import RequestLog
 
 if TYPE_CHECKING:
+    from gateway.errors import AttemptRecord
     from gateway.failover import RequestContext
     from gateway.routing import Deployment
+    from gateway.state import Snapshot
 
 BATCH_REQUESTS = 128
 BATCH_SECONDS = 0.25
 
-# ctx, status, served by, usage, stream, latency (s), time.time() at the end
-Finished = tuple["RequestContext", int, "Deployment | None", Any, bool, float, float]
+# What a batch needs of a finished request: not the request's context, which would keep
+# its body, headers and their objects alive until the drain.
+Finished = tuple[
+    str,  # request id
+    str,  # alias
+    str,  # endpoint
+    bool,  # stream (the answer was an event stream)
+    bool,  # the body asked for a stream (time to first token is recorded for those)
+    int,  # status
+    "Deployment | None",  # served by
+    "list[AttemptRecord]",
+    Any,  # usage
+    "Snapshot",  # the config it was served under (its prices)
+    float,  # latency, seconds
+    float,  # time.time() at the end
+    int,  # trace id, 0 when not traced
+    Any,  # the prompt, when prompt logging is on
+]
 Rejected = tuple[str, str, int, str, float]  # request id, endpoint, status, code, time.time()
 
 
@@ -55,6 +73,7 @@ class TelemetryBatch(Observer):
         self._pricing = pricing
         self._clock = clock
         self._interval = interval
+        self._prompts = log is not None and log.prompts
         # An unbatched sink (the logging module) expects each line when its request ends.
         self._size = BATCH_REQUESTS if log is None or log.sink.batched else 1
         self._finished: deque[Finished] = deque()
@@ -70,9 +89,24 @@ class TelemetryBatch(Observer):
         usage: dict[str, Any] | None,
         stream: bool,
     ) -> None:
-        queue = self._finished
+        queue, trace, body = self._finished, ctx.trace, ctx.body
         queue.append(
-            (ctx, status, served_by, usage, stream, self._clock() - ctx.started, time.time())
+            (
+                ctx.request_id,
+                ctx.route.alias,
+                ctx.endpoint,
+                stream,
+                body.get("stream") is True,
+                status,
+                served_by,
+                ctx.attempts,
+                usage,
+                ctx.snapshot,
+                self._clock() - ctx.started,
+                time.time(),
+                trace.server.get_span_context().trace_id if trace is not None else 0,
+                body.get("messages", body.get("input")) if self._prompts else None,
+            )
         )
         self._queued(len(queue))
 
@@ -111,14 +145,17 @@ class TelemetryBatch(Observer):
     def _drain_finished(self) -> None:
         finished, metrics, log, pricing = self._finished, self._metrics, self._log, self._pricing
         for _ in range(len(finished)):  # only drains remove, so this many are there
-            ctx, status, served_by, usage, stream, latency, ended = finished.popleft()
+            (request_id, alias, endpoint, stream, asked_stream, status, served_by, attempts,
+             usage, snapshot, latency, ended, trace_id, prompt) = finished.popleft()  # fmt: skip
             cost = None
             if served_by is not None:  # no usage: the log says 0 tokens, metrics add none
-                snapshot = ctx.snapshot
                 cost = pricing.cost(snapshot.config, snapshot.version, served_by.id, usage)
-            metrics.count(ctx, status, served_by, cost, latency)
+            metrics.count(alias, asked_stream, attempts, status, served_by, cost, latency)
             if log is not None:
-                log.add(ctx, status, served_by, cost, stream, latency, ended)
+                log.add(
+                    (ended, request_id, alias, endpoint, stream, status, served_by, attempts,
+                     latency, cost, trace_id, prompt)
+                )  # fmt: skip
 
     def close(self) -> None:
         if self._timer is not None:

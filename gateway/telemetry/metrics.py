@@ -21,7 +21,7 @@ from gateway.telemetry import names as n
 from gateway.telemetry.histograms import LabelledHistogram
 
 if TYPE_CHECKING:
-    from gateway.failover import RequestContext
+    from gateway.errors import AttemptRecord
     from gateway.routing import Deployment
 
 Labels = tuple[str, ...]
@@ -83,18 +83,19 @@ class Metrics:
 
     def count(
         self,
-        ctx: RequestContext,
+        alias: str,
+        stream: bool,
+        records: list[AttemptRecord],
         status: int,
         served_by: Deployment | None,
         cost: tuple[int, int, float] | None,
         latency: float,
     ) -> None:
-        """One finished request and its attempts (`cost`: tokens in, out and USD of the
-        served answer, None when nothing was served or it carried no usage)."""
-        alias = ctx.route.alias
-        stream = ctx.body.get("stream") is True
+        """One finished request and its attempts (`stream`: the body asked for a stream;
+        `cost`: tokens in, out and USD of the served answer, None when nothing was
+        served)."""
         attempts = self.attempts
-        for record in ctx.attempts:
+        for record in records:
             key: Labels = (record.provider, record.deployment, record.outcome, record.reason)
             attempts[key] = attempts.get(key, 0) + 1
             if record.outcome == "failover":

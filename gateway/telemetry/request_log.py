@@ -26,7 +26,6 @@ from gateway.telemetry.names import request_outcome
 
 if TYPE_CHECKING:
     from gateway.errors import AttemptRecord
-    from gateway.failover import RequestContext
     from gateway.routing import Deployment
 
 LOGGER = "gateway.requests"
@@ -126,39 +125,13 @@ class RequestLog:
 
     def __init__(self, sink: Sink, prompts: bool = False) -> None:
         self.sink = sink
-        self._prompts = prompts
+        self.prompts = prompts
         self._utc = UtcClock()
         self._buffer = bytearray()  # encoded lines not written yet
         self._middles: dict[MiddleKey, str] = {}
 
-    def add(
-        self,
-        ctx: RequestContext,
-        status: int,
-        served_by: Deployment | None,
-        cost: tuple[int, int, float] | None,
-        stream: bool,
-        latency: float,
-        ended: float,
-    ) -> None:
-        """One finished request; `ended` is its time.time(), `latency` in seconds."""
-        trace = ctx.trace
-        self._buffer += self.encode(
-            (
-                ended,
-                ctx.request_id,
-                ctx.route.alias,
-                ctx.endpoint,
-                stream,
-                status,
-                served_by,
-                ctx.attempts,
-                latency,
-                cost,
-                trace.server.get_span_context().trace_id if trace is not None else 0,
-                ctx.body.get("messages", ctx.body.get("input")) if self._prompts else None,
-            )
-        )
+    def add(self, facts: Facts) -> None:
+        self._buffer += self.encode(facts)
 
     def add_rejected(
         self, request_id: str, endpoint: str, status: int, code: str, ended: float
@@ -213,7 +186,7 @@ class RequestLog:
             line += f',"input_tokens":{cost[0]},"output_tokens":{cost[1]},"cost_usd":{cost[2]}'
         if trace_id:
             line += f',"trace_id":"{trace_id:032x}"'
-        if self._prompts:
+        if self.prompts:
             line += ',"prompt":' + orjson.dumps(prompt).decode()
         return (line + "}\n").encode()
 
