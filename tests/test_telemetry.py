@@ -20,10 +20,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.api import responses
 from gateway.app import GatewayApp
 from gateway.config import load_text
 from gateway.server import bind, serve_in_thread, server_for
 from gateway.simulator import FaultSpec, VendorFleet
+from gateway.streaming import Relay
 from gateway.telemetry.setup import Telemetry
 from tests.conftest import FAST, RunningGateway, config_for
 
@@ -396,3 +398,69 @@ def test_requests_refused_before_routing_are_counted_and_logged(
     assert [line["request_id"] for line in lines] == [r.headers["x-request-id"] for r in sent]
     assert all(line["outcome"] == "invalid" and line["alias"] is None for line in lines)
     assert "no-such-alias" not in json.dumps(lines)  # a caller's string is no field here
+
+
+def test_a_bug_in_the_gateway_is_answered_counted_and_logged_once(
+    fleet: VendorFleet,
+    serve: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception of our own after the vendor answered (planted in the answer's send):
+    the client gets an OpenAI 500, and the request is one request, one line, one count."""
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=LOGGED))
+    real_send_json = responses.send_json
+
+    async def send_json_with_a_bug(send: Any, status: int, body: bytes, headers: Any) -> None:
+        if status == 200:
+            raise RuntimeError("planted bug")
+        await real_send_json(send, status, body, headers)
+
+    monkeypatch.setattr(responses, "send_json", send_json_with_a_bug)
+    with pytest.raises(openai.InternalServerError) as raised:
+        chat(run.gw)
+    error = raised.value.response.json()["error"]
+    request_id = raised.value.response.headers["x-request-id"]
+    assert error["code"] == "internal_error" and request_id in error["message"]
+    assert "planted bug" not in raised.value.response.text  # the cause stays in the log
+    assert raised.value.response.headers["x-gateway-route"] == "alpha/gpt-4o-mini=ok"
+    (bug,) = [r for r in caplog.records if r.name == "gateway.api"]
+    assert request_id in bug.getMessage() and "planted bug" in (bug.exc_text or "")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert [(line["request_id"], line["status"], line["outcome"]) for line in lines] == [
+        (request_id, 500, "failed")
+    ]
+    prom = scrape(run.gw)
+    requests = {k: v for k, v in prom.items() if k[0] == "gateway_requests_total"}
+    assert requests == {("gateway_requests_total", labels(alias="chat", outcome="failed")): 1}
+    served = labels(provider="alpha", deployment="alpha/gpt-4o-mini", outcome="ok", reason="ok")
+    assert prom[("gateway_attempts_total", served)] == 1
+
+
+def test_a_bug_mid_stream_drops_the_connection_and_is_counted_once(
+    fleet: VendorFleet,
+    serve: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once a stream has begun, a bug of ours cannot become an error answer: the
+    connection is dropped, so the client sees a broken stream, never a complete one."""
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=LOGGED))
+
+    def tail_with_a_bug(self: Relay) -> bytes:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(Relay, "tail", tail_with_a_bug)
+    stream = client(run.gw).chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "count me"}], stream=True
+    )
+    with pytest.raises((openai.APIConnectionError, httpx.RemoteProtocolError)):
+        for _ in stream:
+            pass
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert [(line["status"], line["outcome"]) for line in lines] == [(500, "failed")]
+    prom = scrape(run.gw)
+    requests = {k: v for k, v in prom.items() if k[0] == "gateway_requests_total"}
+    assert requests == {("gateway_requests_total", labels(alias="chat", outcome="failed")): 1}

@@ -8,6 +8,7 @@ cancels the upstream request at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from gateway.state import GatewayState
 from gateway.streaming import Relay, open_stream
 
 MAX_BODY = 16 * 1024 * 1024
+log = logging.getLogger("gateway.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -191,6 +193,20 @@ class OpenAIEndpoint:
             headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
             await responses.send_json(send, status, body, [*extra, *headers])
             state.observer.request_finished(ctx, status, None, None, stream)
+        except Exception:
+            # A bug of ours. The client still gets an OpenAI error (unless its answer has
+            # begun: then the connection is dropped, never ended as if complete), and the
+            # request is still counted and logged, once.
+            log.exception("request %s failed inside the gateway", request_id)
+            state.observer.request_finished(ctx, 500, None, None, stream)
+            body = responses.error_body(
+                f"The gateway failed on this request (x-request-id {request_id}); "
+                "its log has the cause.",
+                "server_error",
+                "internal_error",
+            )
+            headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
+            await responses.send_json(send, 500, body, headers)  # raises if it had begun
 
     async def _complete(
         self, state: GatewayState, ctx: RequestContext, send: ASGISend, version: str
