@@ -51,6 +51,7 @@ class Options:
     json_path: Path | None
     markdown_path: Path | None
     telemetry: str  # "default" (as the config's defaults say) | "off"
+    source: Path | None  # the gateway package from another tree (an older revision)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="off: telemetry.enabled false; no-logs: metrics without request-log lines "
         "(default: the config's defaults)",
     )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="run the gateway package of this source tree (a git worktree of another "
+        "revision), for an A/B against this one",
+    )
     args = parser.parse_args(argv)
     duration = 3 if args.quick and args.duration == 10 else args.duration
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -114,6 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.json,
         args.markdown,
         args.telemetry,
+        args.source.resolve() if args.source is not None else None,
     )
 
 
@@ -376,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             vendor_url,
             options.telemetry,
             log_core=options.load_core,  # stdout through a pipe, as in a container
+            source=options.source,
         )
         relay_url = start_relay(group, options.gateway_core, vendor_url)
         path = "/v1/chat/completions"
