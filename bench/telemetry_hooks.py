@@ -95,9 +95,12 @@ def record_calls(stream: bool) -> tuple[list[Call], dict[str, Observer]]:
         time.sleep(0.1)  # a stream reports its end after the last write
         metrics, pricing, clock = app.telemetry.metrics, app.telemetry.pricing, app.state().clock
         assert metrics is not None
+        logs = app.state().snapshot.config.telemetry.logs
         telemetry: dict[str, Observer] = {
-            "metrics": TelemetryBatch(metrics, None, pricing, clock),
-            "metrics + log": TelemetryBatch(metrics, RequestLog(DevNull()), pricing, clock),
+            "metrics": TelemetryBatch(metrics, None, pricing, clock, lambda: logs),
+            "metrics + log": TelemetryBatch(
+                metrics, RequestLog(DevNull()), pricing, clock, lambda: logs
+            ),
         }
         server.should_exit = True
         thread.join(timeout=10)

@@ -5,6 +5,8 @@ their config; breakers of unchanged deployments survive."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import signal
@@ -286,3 +288,45 @@ def test_the_watch_counts_only_the_config_file_and_the_configmap_link() -> None:
     assert relevant(Change.added, "/etc/gateway/..data")  # the kubelet's rename over ..data
     for noise in ("gateway.log", "providers.yaml.swp", "..data_tmp", "..2025_01_01.1"):
         assert not relevant(Change.modified, f"/etc/gateway/{noise}"), noise
+
+
+def test_request_log_switches_follow_a_reload_and_other_telemetry_waits_for_a_restart(
+    fleet: VendorFleet,
+    tmp_path: Path,
+    gateways: list[AdminGateway],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An SRE turns prompt logging on, then the request lines off, without a restart;
+    a change that needs one (the service name) is accepted and says so."""
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+
+    def telemetry(logs: str, more: str = "") -> str:
+        return config_text(fleet, extra=f"telemetry: {{logs: {{output: logger{logs}}}{more}}}\n")
+
+    def reload(text: str) -> list[str]:
+        replace_file(path, text)
+        outcome = gw.admin().post("/admin/reload").json()
+        assert outcome["outcome"] == "accepted"
+        return list(outcome["notes"])
+
+    path = write_config(tmp_path / "conf", telemetry(""))
+    gw = start_in_process(path, watch=False)
+    gateways.append(gw)
+    ask(gw, "before")
+    notes = reload(telemetry(", prompts: true"))
+    assert "telemetry.logs.prompts: False -> True" in notes
+    assert not [n for n in notes if "restart" in n]
+    ask(gw, "with its prompt")
+    reload(telemetry(", prompts: true, requests: false"))
+    ask(gw, "not logged")
+    gw.admin().post("/v1/chat/completions")  # refused before routing: no line either
+    notes = reload(telemetry("", ", service_name: renamed"))
+    assert "telemetry: changed in the file; takes effect at the next restart" in notes[-1]
+    ask(gw, "after")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    prompts = [line.get("prompt", "no prompt key") for line in lines]
+    assert prompts == [
+        "no prompt key",
+        [{"role": "user", "content": "with its prompt"}],
+        "no prompt key",
+    ]

@@ -18,17 +18,20 @@ from opentelemetry.sdk.resources import Resource
 from gateway.errors import AttemptRecord
 from gateway.telemetry import names as n
 from gateway.telemetry.batch import BATCH_REQUESTS, TelemetryBatch
+from gateway.telemetry.config import TelemetryConfig
 from gateway.telemetry.cost import Pricing
 from gateway.telemetry.histograms import export_through
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.request_log import LoggerSink, RequestLog, StreamSink
+
+LOGGING = SimpleNamespace(config=SimpleNamespace(telemetry=TelemetryConfig()))
 
 
 def finished_request(i: int, attempts: list[AttemptRecord] | None = None) -> Any:
     """What the batch reads of a request that failed before any vendor answered."""
     return SimpleNamespace(
         request_id=f"r{i}", route=SimpleNamespace(alias="chat"), endpoint="chat",
-        attempts=attempts or [], started=0.0, snapshot=None, trace=None, body={},
+        attempts=attempts or [], started=0.0, snapshot=LOGGING, trace=None, body={},
     )  # fmt: skip
 
 
@@ -65,7 +68,8 @@ class Counted:
 
 
 def batch_for(counted: Counted, log: RequestLog | None, interval: float = 60) -> TelemetryBatch:
-    batch = TelemetryBatch(counted.metrics, log, Pricing(dict), lambda: 0.25, interval)
+    logs = LOGGING.config.telemetry.logs
+    batch = TelemetryBatch(counted.metrics, log, Pricing(dict), lambda: 0.25, lambda: logs, interval)
     counted.attach(batch)
     return batch
 

@@ -251,7 +251,7 @@ def test_request_log_line_is_the_json_of_its_facts(
 ) -> None:
     """The line is built from a cached fragment and formatted numbers, not one dict per
     line: it must still be exactly the JSON of what the request did."""
-    log = RequestLog(StreamSink("stdout"), prompts=True)
+    log = RequestLog(StreamSink("stdout"))
     alias = 'chat "x"'
     facts = (1_700_000_000.5, "req-1", alias, "chat", True, 200 if served else 503, served,
              attempts, 0.0123456, cost, trace_id, prompt)  # fmt: skip

@@ -7,10 +7,12 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.config import LoadedConfig, load_text
 from gateway.control.lines import with_lines
 from gateway.errors import ConfigError
+from gateway.telemetry.config import TelemetryConfig
 
 
 @dataclass(slots=True)
@@ -60,8 +62,19 @@ def read_config(path: Path, env: Mapping[str, str] | None) -> FileRead:
 
 def restart_notes(initial: LoadedConfig, file: LoadedConfig) -> list[str]:
     """Sections read once at start: a change is accepted but waits for a restart."""
-    return [
+    notes = [
         f"{section}: changed in the file; takes effect at the next restart"
         for section in ("server", "admin", "state")
         if getattr(initial.config, section) != getattr(file.config, section)
     ]
+    if _read_at_start(initial.config.telemetry) != _read_at_start(file.config.telemetry):
+        notes.append(
+            "telemetry: changed in the file; takes effect at the next restart "
+            "(all but logs.requests and logs.prompts, which apply at once)"
+        )
+    return notes
+
+
+def _read_at_start(telemetry: TelemetryConfig) -> dict[str, Any]:
+    """The telemetry settings that build providers and exporters at start."""
+    return telemetry.model_dump(exclude={"logs": {"requests", "prompts"}})

@@ -25,9 +25,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gateway.observe import Observer
+from gateway.telemetry.config import LogsConfig
 from gateway.telemetry.cost import Pricing
 from gateway.telemetry.metrics import Metrics
-from gateway.telemetry.request_log import RequestLog
+from gateway.telemetry.request_log import PROMPT_OFF, RequestLog
 
 if TYPE_CHECKING:
     from gateway.errors import AttemptRecord
@@ -54,9 +55,10 @@ Finished = tuple[
     float,  # latency, seconds
     float,  # time.time() at the end
     int,  # trace id, 0 when not traced
-    Any,  # the prompt, when prompt logging is on
+    Any,  # the prompt, or PROMPT_OFF
+    bool,  # a log line for it (telemetry.logs.requests of the config that served it)
 ]
-Rejected = tuple[str, str, int, str, float]  # request id, endpoint, status, code, time.time()
+Rejected = tuple[str, str, int, str, float, bool]  # id, endpoint, status, code, time, a line
 
 
 class TelemetryBatch(Observer):
@@ -66,14 +68,17 @@ class TelemetryBatch(Observer):
         log: RequestLog | None,
         pricing: Pricing,
         clock: Callable[[], float],
+        live_logs: Callable[[], LogsConfig],
         interval: float = BATCH_SECONDS,
     ) -> None:
+        """`live_logs`: the live config's `telemetry.logs`, for requests refused before
+        they had a config of their own."""
         self._metrics = metrics
         self._log = log
         self._pricing = pricing
         self._clock = clock
         self._interval = interval
-        self._prompts = log is not None and log.prompts
+        self._live_logs = live_logs
         # An unbatched sink (the logging module) expects each line when its request ends.
         self._size = BATCH_REQUESTS if log is None or log.sink.batched else 1
         self._finished: deque[Finished] = deque()
@@ -90,6 +95,7 @@ class TelemetryBatch(Observer):
         stream: bool,
     ) -> None:
         queue, trace, body = self._finished, ctx.trace, ctx.body
+        logs = ctx.snapshot.config.telemetry.logs  # these two follow reloads at once
         queue.append(
             (
                 ctx.request_id,
@@ -105,13 +111,15 @@ class TelemetryBatch(Observer):
                 self._clock() - ctx.started,
                 time.time(),
                 trace.server.get_span_context().trace_id if trace is not None else 0,
-                body.get("messages", body.get("input")) if self._prompts else None,
+                body.get("messages", body.get("input")) if logs.prompts else PROMPT_OFF,
+                logs.requests,
             )
         )
         self._queued(len(queue))
 
     def request_rejected(self, request_id: str, endpoint: str, status: int, code: str) -> None:
-        self._rejected.append((request_id, endpoint, status, code, time.time()))
+        logged = self._live_logs().requests
+        self._rejected.append((request_id, endpoint, status, code, time.time(), logged))
         self._queued(len(self._rejected))
 
     def _queued(self, length: int) -> None:
@@ -135,9 +143,9 @@ class TelemetryBatch(Observer):
             self._drain_finished()
             rejected, metrics, log = self._rejected, self._metrics, self._log
             for _ in range(len(rejected)):
-                request_id, endpoint, status, code, ended = rejected.popleft()
+                request_id, endpoint, status, code, ended, logged = rejected.popleft()
                 metrics.count_rejected(endpoint, code)
-                if log is not None:
+                if log is not None and logged:
                     log.add_rejected(request_id, endpoint, status, code, ended)
             if log is not None:
                 log.flush()
@@ -146,12 +154,13 @@ class TelemetryBatch(Observer):
         finished, metrics, log, pricing = self._finished, self._metrics, self._log, self._pricing
         for _ in range(len(finished)):  # only drains remove, so this many are there
             (request_id, alias, endpoint, stream, asked_stream, status, served_by, attempts,
-             usage, snapshot, latency, ended, trace_id, prompt) = finished.popleft()  # fmt: skip
+             usage, snapshot, latency, ended, trace_id, prompt, logged,
+             ) = finished.popleft()  # fmt: skip
             cost = None
             if served_by is not None:  # no usage: the log says 0 tokens, metrics add none
                 cost = pricing.cost(snapshot.config, snapshot.version, served_by.id, usage)
             metrics.count(alias, asked_stream, attempts, status, served_by, cost, latency)
-            if log is not None:
+            if log is not None and logged:
                 log.add(
                     (ended, request_id, alias, endpoint, stream, status, served_by, attempts,
                      latency, cost, trace_id, prompt)

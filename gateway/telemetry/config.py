@@ -25,6 +25,7 @@ routes:
 ```
 
 OTLP endpoints and headers also come from the standard `OTEL_EXPORTER_OTLP_*` variables.
+`logs.requests` and `logs.prompts` follow a reload; the rest is read at start.
 """
 
 from __future__ import annotations

@@ -48,8 +48,10 @@ Facts = tuple[
     float,  # latency, seconds
     "tuple[int, int, float] | None",  # input tokens, output tokens, USD, when served
     int,  # trace id, 0 when not traced
-    Any,  # the prompt, when prompt logging is on
+    Any,  # the prompt, or PROMPT_OFF (prompt logging was off for this request)
 ]
+
+PROMPT_OFF = object()  # no "prompt" key; a prompt that is None is logged as null
 
 
 class Sink(Protocol):
@@ -123,9 +125,8 @@ class RequestLog:
     """Lines are added a batch of requests at a time (see batch.py) into one buffer,
     which `flush` hands to the sink in one write."""
 
-    def __init__(self, sink: Sink, prompts: bool = False) -> None:
+    def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self.prompts = prompts
         self._utc = UtcClock()
         self._buffer = bytearray()  # encoded lines not written yet
         self._middles: dict[MiddleKey, str] = {}
@@ -186,7 +187,7 @@ class RequestLog:
             line += f',"input_tokens":{cost[0]},"output_tokens":{cost[1]},"cost_usd":{cost[2]}'
         if trace_id:
             line += f',"trace_id":"{trace_id:032x}"'
-        if self.prompts:
+        if prompt is not PROMPT_OFF:
             line += ',"prompt":' + orjson.dumps(prompt).decode()
         return (line + "}\n").encode()
 

@@ -156,8 +156,16 @@ class Telemetry:
         meter = self.meter_provider.get_meter(n.METER)
         self.metrics = Metrics(meter)
         logs = self.config.logs
-        log = RequestLog(sink_for(logs.output), logs.prompts) if logs.requests else None
-        self._batch = TelemetryBatch(self.metrics, log, self.pricing, state.clock)
+        # logs.requests and logs.prompts are read per request from its config (they
+        # follow reloads); the output is chosen here, once
+        log = RequestLog(sink_for(logs.output))
+        self._batch = TelemetryBatch(
+            self.metrics,
+            log,
+            self.pricing,
+            state.clock,
+            lambda: state.snapshot.config.telemetry.logs,
+        )
         assert self._resource is not None
         export_through(
             self._readers, self.metrics.histograms, n.METER, self._resource, self._batch.drain
