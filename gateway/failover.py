@@ -186,10 +186,12 @@ async def walk(
                 state.cool_down(d, verdict.cooldown, verdict.reason)
             queue = await _next_queue(state, ctx, queue, d, error, verdict, same_tries, rescue)
             continue
-        except BaseException:
+        except BaseException as exc:
             rt.in_flight -= 1
             record.neutral = True
             guard.close()
+            if isinstance(exc, asyncio.CancelledError):  # the client left, or a shutdown
+                ctx.note(d, "cancelled", "cancelled", None, "", state.clock() - now)
             raise
         return Success(d, value, rt, guard, record, now)
     raise _exhausted(state, ctx, stop_reason, retry_after)

@@ -153,6 +153,12 @@ class Relay:
                 return False
             current = rescued
 
+    async def abandon(self, current: Success[Opened]) -> None:
+        """Release a stream cancelled before `run` took it over (`run` releases its own)."""
+        if not self.served_by:
+            current.finish(neutral=True)
+            await current.value.stream.aclose()
+
     def tail(self) -> bytes:
         """What is relayed but not sent yet, for the caller to send with the body's end."""
         out, self._out = self._out, []

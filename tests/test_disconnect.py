@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.api.disconnect import DisconnectWatch
+from gateway.api.disconnect import DisconnectWatch, LateWatches
 
 
 class Client:
@@ -94,3 +94,45 @@ async def test_a_finished_watch_is_freed_without_the_cyclic_collector() -> None:
         assert refs[0]() is None, "the watch outlived its stream: a reference cycle"
     finally:
         gc.enable()
+
+
+
+async def test_a_late_watch_costs_no_task_when_the_work_ends_first() -> None:
+    client, late = Client(), LateWatches(0.02)
+    watch = late.watch(client.receive)
+    await asyncio.sleep(0)
+    assert not watch.stop()
+    await asyncio.sleep(0.1)  # several ticks: the forgotten watch was never armed
+    assert client.calls == 0
+
+
+async def test_a_late_watch_arms_after_one_to_two_ticks_and_notices_a_gone_client() -> None:
+    client, late = Client(), LateWatches(0.02)
+    client.leave()
+
+    async def slow_work() -> float:
+        started = asyncio.get_running_loop().time()
+        watch = late.watch(client.receive)
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            assert watch.stop() and watch.stop()  # still True; withdrawn only once
+            await asyncio.sleep(0)  # no cancellation left over to strike
+            return asyncio.get_running_loop().time() - started
+        raise AssertionError("the gone client was not noticed")
+
+    took = await asyncio.wait_for(slow_work(), 1)
+    assert 0.02 <= took < 0.2
+    assert client.calls == 1
+
+
+async def test_late_watches_keep_ticking_only_while_some_are_pending() -> None:
+    client, late = Client(), LateWatches(0.01)
+    first = late.watch(client.receive)
+    await asyncio.sleep(0.05)  # armed by now; nothing is pending, so the timer stopped
+    second = late.watch(client.receive)  # starts the timer again
+    await asyncio.sleep(0.05)
+    assert client.calls == 2  # both armed: each waits in receive()
+    assert not first.stop() and not second.stop()
+    client.leave()  # as ASGI's receive does once the response is complete
+    await asyncio.sleep(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -464,3 +465,41 @@ def test_a_bug_mid_stream_drops_the_connection_and_is_counted_once(
     prom = scrape(run.gw)
     requests = {k: v for k, v in prom.items() if k[0] == "gateway_requests_total"}
     assert requests == {("gateway_requests_total", labels(alias="chat", outcome="failed")): 1}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_a_client_that_gives_up_cancels_the_vendor_call_and_is_counted_once(
+    fleet: VendorFleet, serve: Any, caplog: pytest.LogCaptureFixture, stream: bool
+) -> None:
+    """The vendor hangs (first-token timeout 1.5 s) and the client gives up at 0.4 s: the
+    upstream call must end with it, not run on to the timeout and fail over for nobody."""
+    caplog.set_level(logging.INFO, logger="gateway.requests")
+    run = instrumented(serve, config_for(fleet, ROUTES, extra=LOGGED))
+    fleet["alpha"].set_fault(FaultSpec(kind="hang"))
+    impatient = openai.OpenAI(base_url=run.gw.base_url, api_key="unused", max_retries=0, timeout=0.4)
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "x"}], stream=stream
+        )
+    runtime = run.gw.app.state().runtimes["alpha/gpt-4o-mini"]
+    while (fleet["alpha"].stats().in_flight or runtime.in_flight) and time.monotonic() < started + 1.2:
+        time.sleep(0.02)
+    assert fleet["alpha"].stats().in_flight == 0, "the vendor call outlived its client"
+    assert runtime.in_flight == 0
+    assert time.monotonic() - started < 1.2  # well before the 1.5 s first-token timeout
+    assert fleet["beta"].stats().total == 0  # nobody was failed over to
+
+    prom = scrape(run.gw)
+    requests = {k: v for k, v in prom.items() if k[0] == "gateway_requests_total"}
+    assert requests == {("gateway_requests_total", labels(alias="chat", outcome="cancelled")): 1}
+    attempts = {k[1]: v for k, v in prom.items() if k[0] == "gateway_attempts_total"}
+    cancelled = labels(
+        provider="alpha", deployment="alpha/gpt-4o-mini", outcome="cancelled", reason="cancelled"
+    )
+    assert attempts == {cancelled: 1}
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.requests"]
+    assert [(line["status"], line["outcome"]) for line in lines] == [(499, "cancelled")]
+    (attempt,) = [s for s in run.spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert attempt.attributes is not None and attempt.attributes["gateway.outcome"] == "cancelled"
+    assert attempt.status.status_code != StatusCode.ERROR  # the caller left; not a vendor fault

@@ -1,8 +1,8 @@
 """The hot path: POST /v1/chat/completions and /v1/embeddings as plain ASGI handlers.
 
 No framework layer sits between uvicorn and these handlers: the body is parsed once with
-orjson, the vendor's bytes are relayed as received, and a stream's client disconnect
-cancels the upstream request at once.
+orjson, the vendor's bytes are relayed as received, and a client that disconnects
+cancels the upstream request (from `WATCH_AFTER` on: quicker answers need no watch).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.api import responses
-from gateway.api.disconnect import DisconnectWatch
+from gateway.api.disconnect import DisconnectWatch, LateWatches
 from gateway.api.responses import ASGISend, Receive, Scope
 from gateway.errors import (
     ClientRequestError,
@@ -33,6 +33,7 @@ from gateway.state import GatewayState
 from gateway.streaming import Relay, open_stream
 
 MAX_BODY = 16 * 1024 * 1024
+WATCH_AFTER = 0.05  # seconds; a vendor's tokens in that time cost less than a watch each
 log = logging.getLogger("gateway.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -131,6 +132,7 @@ class OpenAIEndpoint:
         self.get_state = get_state
         self.endpoint = endpoint
         self._ids = random.Random()  # seeded from os.urandom once; no syscall per request id
+        self._watches = LateWatches(WATCH_AFTER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: ASGISend) -> None:
         request_id = _header(scope, b"x-request-id") or ""
@@ -178,22 +180,31 @@ class OpenAIEndpoint:
         state.observer.request_started(ctx)
         stream = payload.get("stream") is True and self.endpoint == "chat"
         version = f"{snapshot.version}-{snapshot.loaded.digest}"
+        watch = self._watches.watch(receive)
         try:
             if stream:
-                await self._stream(state, ctx, receive, send, version)
+                await self._stream(state, ctx, watch, send, version)
             else:
-                await self._complete(state, ctx, send, version)
+                await self._complete(state, ctx, watch, send, version)
+        except asyncio.CancelledError:
+            if not watch.stop():
+                raise
+            # The client left before an answer began; the upstream attempt was cancelled.
+            state.observer.request_finished(ctx, 499, None, None, stream)
         except VendorRejected as exc:
+            watch.stop()
             status, body = responses.vendor_rejected(exc)
             headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
             await responses.send_json(send, status, body, headers)
             state.observer.request_finished(ctx, status, None, None, stream)
         except NoDeploymentSucceeded as exc:
+            watch.stop()
             status, body, extra = responses.all_failed(exc)
             headers = responses.gateway_headers(request_id, ctx.attempts, config_version=version)
             await responses.send_json(send, status, body, [*extra, *headers])
             state.observer.request_finished(ctx, status, None, None, stream)
         except Exception:
+            watch.stop()
             # A bug of ours. The client still gets an OpenAI error (unless its answer has
             # begun: then the connection is dropped, never ended as if complete), and the
             # request is still counted and logged, once.
@@ -209,7 +220,12 @@ class OpenAIEndpoint:
             await responses.send_json(send, 500, body, headers)  # raises if it had begun
 
     async def _complete(
-        self, state: GatewayState, ctx: RequestContext, send: ASGISend, version: str
+        self,
+        state: GatewayState,
+        ctx: RequestContext,
+        watch: DisconnectWatch,
+        send: ASGISend,
+        version: str,
     ) -> None:
         candidates, retry_after = initial_candidates(state, ctx)
 
@@ -225,6 +241,7 @@ class OpenAIEndpoint:
             retry_after=retry_after,
         )
         success.finish()
+        watch.stop()  # before the answer: a complete response reads as a disconnect
         d, answer = success.deployment, success.value
         ctx.note(d, "ok", "ok", 200, "", state.clock() - success.started)
         model = answer.data.get("model") or d.model
@@ -238,7 +255,7 @@ class OpenAIEndpoint:
         self,
         state: GatewayState,
         ctx: RequestContext,
-        receive: Receive,
+        watch: DisconnectWatch,
         send: ASGISend,
         version: str,
     ) -> None:
@@ -251,23 +268,23 @@ class OpenAIEndpoint:
         headers = responses.gateway_headers(
             ctx.request_id, ctx.attempts, d.provider, str(first_model), version
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*responses.SSE_HEADERS, *headers],
-            }
-        )
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*responses.SSE_HEADERS, *headers],
+        }
 
         async def send_bytes(data: bytes) -> None:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
         relay = Relay(state, ctx, send_bytes)
-        watch = DisconnectWatch(receive)  # the relay runs inline; one extra task, not two
         try:
+            await send(start)
             complete = await relay.run(success)
         except asyncio.CancelledError:
-            if not watch.stop():
+            left = watch.stop()
+            await relay.abandon(success)
+            if not left:
                 raise
             status = 499  # the client went away; the upstream request was cancelled
         else:

@@ -114,7 +114,8 @@ class TracingObserver(Observer):
             span.set_attribute(n.TTFT_MS, record.duration_ms)
             spans.open, spans.open_deployment = span, record.deployment
             return
-        _fail(span, record)
+        if record.outcome != "cancelled":  # the caller left: no fault of the vendor's
+            _fail(span, record)
         span.end(end)
 
     def request_finished(
